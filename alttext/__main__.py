@@ -1,0 +1,3 @@
+from alttext.cli import main
+
+main()

@@ -1,0 +1,105 @@
+"""The model bundle (model.json + encoder.onnx + decoder.onnx) and the device it runs on.
+
+The format is documented in README.md ("The model bundle").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnxruntime as ort
+
+from alttext.errors import ModelError
+
+FORMAT_VERSION = 1
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default"
+DEVICES = ("auto", "cuda", "cpu")
+
+
+@dataclass
+class Bundle:
+    path: Path
+    meta: dict
+    encoder: ort.InferenceSession
+    decoder: ort.InferenceSession
+    device: str  # "cuda" or "cpu": where the sessions really run
+    device_note: str  # one line for the user: where it runs, and why not on CUDA when it fell back
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.meta.get('name', 'model')}@{self.meta.get('provenance', {}).get('exported', '')}"
+
+
+def model_dir(model: Path | None) -> Path:
+    """--model, else $ALTTEXT_MODEL, else the default bundle shipped inside the package."""
+    if model is not None:
+        return Path(model)
+    if os.environ.get("ALTTEXT_MODEL"):
+        return Path(os.environ["ALTTEXT_MODEL"])
+    return DEFAULT_MODEL
+
+
+def read_meta(path: Path) -> dict:
+    if not (path / "model.json").is_file():
+        hint = (
+            "the default model is not installed; train and export one (README: 'Training') "
+            "or point --model / ALTTEXT_MODEL at a bundle"
+            if path == DEFAULT_MODEL
+            else "not a model bundle (no model.json)"
+        )
+        raise ModelError(f"{path}: {hint}")
+    try:
+        meta = json.loads((path / "model.json").read_text())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{path / 'model.json'}: unreadable ({e})") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ModelError(f"{path}: bundle format {meta.get('format_version')!r}, this alttext reads {FORMAT_VERSION}")
+    for name in ("encoder.onnx", "decoder.onnx"):
+        if not (path / name).is_file():
+            raise ModelError(f"{path}: {name} is missing")
+    return meta
+
+
+def why_no_cuda() -> str | None:
+    """None when ONNX Runtime may run on CUDA here, else the reason in a few words."""
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        return "this onnxruntime build has no CUDA support (install onnxruntime-gpu)"
+    if not (Path("/proc/driver/nvidia").exists() or Path("/dev/nvidia0").exists() or os.name == "nt"):
+        return "no NVIDIA GPU found"
+    return None
+
+
+def _session(path: Path, providers: list[str]) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only: a CUDA fallback is reported by us, in one line
+    try:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as e:  # onnxruntime raises its own exception types for broken graphs
+        raise ModelError(f"{path}: cannot load ({str(e).splitlines()[0][:200]})") from None
+
+
+def _sessions(path: Path, providers: list[str]):
+    return _session(path / "encoder.onnx", providers), _session(path / "decoder.onnx", providers)
+
+
+def load_bundle(model: Path | None = None, device: str = "auto") -> Bundle:
+    if device not in DEVICES:
+        raise ModelError(f"unknown device {device!r}: use auto, cuda or cpu")
+    path = model_dir(model)
+    meta = read_meta(path)
+    if device == "cpu":
+        return Bundle(path, meta, *_sessions(path, ["CPUExecutionProvider"]), "cpu", "running on the CPU (asked for)")
+    reason = why_no_cuda()
+    if reason is None:
+        if hasattr(ort, "preload_dlls"):
+            ort.preload_dlls()
+        encoder, decoder = _sessions(path, ["CUDAExecutionProvider", "CPUExecutionProvider"])
+        if "CUDAExecutionProvider" in encoder.get_providers() and "CUDAExecutionProvider" in decoder.get_providers():
+            return Bundle(path, meta, encoder, decoder, "cuda", "running on CUDA")
+        reason = "ONNX Runtime could not start CUDA (CUDA 12+/cuDNN 9 libraries missing or unusable)"
+    if device == "cuda":
+        raise ModelError(f"--device cuda: {reason}")
+    return Bundle(path, meta, *_sessions(path, ["CPUExecutionProvider"]), "cpu", f"running on the CPU: {reason}")

@@ -1,0 +1,102 @@
+"""Captions from a model bundle with ONNX Runtime: feed_image, inference_step, and a beam search
+batched over images x beams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from alttext.bundle import Bundle
+from alttext.images import normalise
+from alttext.text import clean_caption
+
+NEG = -1e9
+
+
+@dataclass
+class Caption:
+    text: str  # cleaned sentence, ready to be an alt text
+    confidence: float  # geometric mean of the chosen words' probabilities, 0..1
+    words: list[str]
+
+
+class Captioner:
+    def __init__(self, bundle: Bundle, beam_size: int | None = None):
+        self.bundle = bundle
+        meta = bundle.meta
+        self.vocab = meta["vocab"]
+        self.special = meta["special_tokens"]
+        self.max_length = int(meta["max_length"])
+        self.beam_size = int(beam_size or meta.get("beam_size", 3))
+        self.length_penalty = float(meta.get("length_penalty", 1.0))
+        self.input_size = int(meta["input_size"])
+        self._decoder_inputs = {i.name for i in bundle.decoder.get_inputs()}
+
+    def feed_image(self, pixels: np.ndarray):
+        """(B, S, S, 3) uint8 -> feats, h, c, pooled."""
+        return self.bundle.encoder.run(None, {"images": normalise(pixels, self.bundle.meta)})
+
+    def inference_step(self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray, feats: np.ndarray):
+        """One decoder step for N sequences -> log_probs (N, V), h, c."""
+        inputs = {"tokens": tokens.astype(np.int64), "h": h, "c": c, "feats": feats}
+        log_probs, h, c, _ = self.bundle.decoder.run(None, {k: v for k, v in inputs.items() if k in self._decoder_inputs})
+        return log_probs, h, c
+
+    def caption(self, pixels: np.ndarray) -> list[Caption]:
+        feats, h, c, _ = self.feed_image(pixels)
+        return [self._caption(ids, logp) for ids, logp in self.beam_search(feats, h, c)]
+
+    def _caption(self, ids: list[int], token_logps: list[float]) -> Caption:
+        words = [self.vocab[i] for i in ids]
+        confidence = float(np.exp(np.mean(token_logps))) if token_logps else 0.0
+        return Caption(clean_caption(words), confidence, words)
+
+    def beam_search(self, feats, h, c):
+        """Per image: (word ids without <end>, log-probability of each emitted token incl. <end>)."""
+        images, k = feats.shape[0], self.beam_size
+        vocab_size = len(self.vocab)
+        start, end = self.special["start"], self.special["end"]
+        banned = [self.special[n] for n in ("pad", "start", "unk")]
+        feats = np.repeat(feats, k, axis=0)
+        h, c = np.repeat(h, k, axis=0), np.repeat(c, k, axis=0)
+        scores = np.full((images, k), NEG, np.float32)
+        scores[:, 0] = 0.0  # one live beam per image at first, so the k beams start out distinct
+        tokens = np.full((images, k), start, np.int64)
+        history = np.zeros((images, k, 0), np.int64)
+        logps = np.zeros((images, k, 0), np.float32)
+        finished = np.zeros((images, k), bool)
+        for _ in range(self.max_length + 1):
+            log_probs, h, c = self.inference_step(tokens.reshape(-1), h, c, feats)
+            log_probs = log_probs.reshape(images, k, vocab_size).copy()
+            log_probs[:, :, banned] = NEG
+            if history.shape[2]:  # no word twice in a row: a decoding loop, never a sentence
+                np.put_along_axis(log_probs, history[:, :, -1:], NEG, axis=2)
+            log_probs[finished] = NEG
+            log_probs[finished, end] = 0.0  # a finished beam stays as it is
+            total = (scores[:, :, None] + log_probs).reshape(images, -1)
+            best = np.argsort(-total, axis=1)[:, :k]
+            beam, word = best // vocab_size, best % vocab_size
+            rows = (np.arange(images)[:, None] * k + beam).reshape(-1)
+            step_logp = np.take_along_axis(log_probs.reshape(images, -1), best, axis=1)
+            scores = np.take_along_axis(total, best, axis=1)
+            was_finished = np.take_along_axis(finished, beam, axis=1)
+            history = np.concatenate([np.take_along_axis(history, beam[:, :, None], axis=1), word[:, :, None]], axis=2)
+            logps = np.concatenate([np.take_along_axis(logps, beam[:, :, None], axis=1),
+                                    np.where(was_finished, np.nan, step_logp)[:, :, None]], axis=2)
+            finished = was_finished | (word == end)
+            h, c, tokens = h[rows], c[rows], word
+            if finished.all():
+                break
+        return [self._best(history[i], logps[i]) for i in range(images)]
+
+    def _best(self, history: np.ndarray, logps: np.ndarray):
+        """The beam with the best length-normalised log-probability."""
+        choices = []
+        for ids, lp in zip(history.tolist(), logps):
+            lp = lp[~np.isnan(lp)]
+            n = len(lp)
+            words = ids[: n - 1] if ids[n - 1] == self.special["end"] else ids[:n]
+            choices.append((float(lp.sum()) / max(n, 1) ** self.length_penalty, words, lp.tolist()))
+        _, words, lp = max(choices, key=lambda x: x[0])
+        return words, lp

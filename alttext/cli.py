@@ -1,0 +1,131 @@
+"""The `alttext` command line."""
+
+from __future__ import annotations
+
+import glob
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from alttext.errors import AltTextError, ModelError, SourceError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Offline alt text for images on the web.",
+    pretty_exceptions_enable=False,
+)
+
+ModelOption = Annotated[Optional[Path], typer.Option("--model", help="Model bundle directory (default: $ALTTEXT_MODEL, else the bundled model).")]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when usable, else CPU), cuda or cpu.")]
+BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="Images per encoder batch.")]
+BeamOption = Annotated[Optional[int], typer.Option("--beam-size", min=1, help="Beams per image (default: the model's).")]
+
+
+@app.callback()
+def cli() -> None:
+    """Offline alt text for images on the web."""
+
+
+def say(line: str) -> None:
+    typer.echo(f"alttext: {line}", err=True)
+
+
+def image_files(directory: Path) -> list[Path]:
+    from PIL import Image
+
+    known = set(Image.registered_extensions())
+    return sorted(p for p in directory.iterdir() if p.is_file() and p.suffix.lower() in known)
+
+
+def expand(source: str) -> list[str]:
+    """A directory becomes its images, a glob its matches; anything else stays as it is."""
+    if source == "-" or source.startswith(("http://", "https://")):
+        return [source]
+    path = Path(source)
+    if path.is_dir():
+        return [str(p) for p in image_files(path)] or [source]
+    if any(ch in source for ch in "*?[") and not path.exists():
+        return sorted(glob.glob(source, recursive=True)) or [source]
+    return [source]
+
+
+def read_source(source: str, timeout: float) -> bytes:
+    from alttext import fetch
+
+    if source == "-":
+        return fetch.read_stdin()
+    if fetch.is_url(source):
+        return fetch.fetch_url(source, timeout=timeout)[0]
+    path = Path(source)
+    if path.is_dir():
+        raise SourceError(source, "directory has no images")
+    if any(ch in source for ch in "*?[") and not path.exists():
+        raise SourceError(source, "no files match")
+    return fetch.read_file(path, source)
+
+
+@app.command()
+def caption(
+    sources: Annotated[list[str], typer.Argument(help="Image files, directories, globs, http(s) URLs, or - for stdin.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of SOURCE<TAB>ALT lines.")] = False,
+    model: ModelOption = None,
+    device: DeviceOption = "auto",
+    beam_size: BeamOption = None,
+    batch_size: BatchOption = 16,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a URL.")] = 10.0,
+):
+    """Print alt text for each image: SOURCE<TAB>ALT, one line per image."""
+    from alttext.describe import Description, make_describer
+
+    if device not in ("auto", "cuda", "cpu"):
+        raise typer.BadParameter(f"{device!r} is not one of auto, cuda, cpu", param_hint="--device")
+    try:
+        describer = make_describer(model, device, batch_size, beam_size, on_device_note=say)
+    except ModelError as e:
+        say(str(e))
+        raise typer.Exit(1) from None
+    names = [s for source in sources for s in expand(source)]
+    results: list[Description] = []
+    failed = False
+    for start in range(0, len(names), batch_size):
+        items, chunk = [], []
+        for name in names[start : start + batch_size]:
+            try:
+                items.append((name, read_source(name, timeout)))
+            except SourceError as e:
+                items.append((name, b""))
+                chunk.append(Description(name, "error", reason=e.reason))
+                continue
+            chunk.append(None)
+        described = iter(describer([item for item, done in zip(items, chunk) if done is None]))
+        for done in chunk:
+            result = done or next(described)
+            failed |= result.action == "error"
+            results.append(result)
+            if not as_json:
+                print_line(result)
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in results], indent=1, ensure_ascii=False))
+    raise typer.Exit(1 if failed else 0)
+
+
+def print_line(result) -> None:
+    if result.action == "error":
+        say(f"{result.source}: {result.reason}")
+    elif result.alt:
+        typer.echo(f"{result.source}\t{result.alt}")
+    else:
+        say(f"{result.source}: needs a person: {result.reason}")
+    sys.stdout.flush()
+
+
+def main() -> None:  # pragma: no cover - the console script
+    try:
+        app()
+    except AltTextError as e:
+        say(str(e))
+        sys.exit(1)

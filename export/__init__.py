@@ -1,0 +1,1 @@
+"""Torch checkpoint -> alttext model bundle (model.json + encoder.onnx + decoder.onnx)."""

@@ -1,0 +1,162 @@
+"""Write a model bundle from a training checkpoint and check it against torch.
+
+    python -m export.export runs/lite0/best.pt alttext/models/default
+
+The bundle format is documented once, in README.md ("The model bundle").
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.model import MEAN, STD, Captioner, DecoderConfig
+from training.vocab import END, PAD, START, UNK
+
+FORMAT_VERSION = 1
+TOLERANCE = 1e-4
+
+
+class EncoderGraph(nn.Module):
+    def __init__(self, model: Captioner):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images):
+        return self.model.encode(images)
+
+
+class StepGraph(nn.Module):
+    def __init__(self, model: Captioner):
+        super().__init__()
+        self.decoder = model.decoder
+
+    def forward(self, tokens, h, c, feats):
+        return self.decoder.step(tokens, h, c, feats)
+
+
+def load_checkpoint(path: Path) -> tuple[Captioner, dict]:
+    saved = torch.load(path, map_location="cpu", weights_only=False)
+    model = Captioner(DecoderConfig(**saved["config"]), encoder=saved["encoder"])
+    model.decoder.load_state_dict(saved["decoder"])
+    return model.eval(), saved
+
+
+def export_onnx(model: Captioner, out_dir: Path) -> None:
+    size = model.encoder.input_size
+    images = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        feats, h, c, _ = model.encode(images)
+    torch.onnx.export(
+        EncoderGraph(model).eval(), (images,), out_dir / "encoder.onnx", dynamo=False,
+        input_names=["images"], output_names=["feats", "h", "c", "pooled"],
+        dynamic_axes={"images": {0: "batch"}, "feats": {0: "batch"}, "h": {0: "batch"},
+                      "c": {0: "batch"}, "pooled": {0: "batch"}},
+        opset_version=17,
+    )
+    tokens = torch.zeros(2, dtype=torch.long)
+    torch.onnx.export(
+        StepGraph(model).eval(), (tokens, h, c, feats), out_dir / "decoder.onnx", dynamo=False,
+        input_names=["tokens", "h", "c", "feats"], output_names=["log_probs", "h_out", "c_out", "alpha"],
+        dynamic_axes={n: {0: "batch"} for n in ["tokens", "h", "c", "feats", "log_probs", "h_out", "c_out", "alpha"]},
+        opset_version=17,
+    )
+
+
+def check_against_torch(model: Captioner, out_dir: Path, seed: int = 0) -> float:
+    """Largest |log-prob difference| between ONNX Runtime (CPU) and torch over a few decoder steps."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(seed)
+    size = model.encoder.input_size
+    images = rng.standard_normal((3, 3, size, size)).astype(np.float32)
+    encoder = ort.InferenceSession(str(out_dir / "encoder.onnx"), providers=["CPUExecutionProvider"])
+    decoder = ort.InferenceSession(str(out_dir / "decoder.onnx"), providers=["CPUExecutionProvider"])
+    feats, h, c, _ = encoder.run(None, {"images": images})
+    with torch.no_grad():
+        t_feats, t_h, t_c, _ = model.encode(torch.from_numpy(images))
+        worst = 0.0
+        tokens = rng.integers(0, model.decoder.config.vocab_size, size=3)
+        for _ in range(4):
+            inputs = {"tokens": tokens.astype(np.int64), "h": h, "c": c, "feats": feats}
+            log_probs, h, c, _ = decoder.run(None, {i.name: inputs[i.name] for i in decoder.get_inputs()})
+            t_log_probs, t_h, t_c, _ = model.decoder.step(torch.from_numpy(tokens), t_h, t_c, t_feats)
+            worst = max(worst, float(np.abs(log_probs - t_log_probs.numpy()).max()))
+            tokens = log_probs.argmax(1)
+    if worst > TOLERANCE:
+        raise AssertionError(f"ONNX Runtime differs from torch by {worst:.2e} (> {TOLERANCE:g})")
+    return worst
+
+
+def write_model_json(model: Captioner, saved: dict, out_dir: Path, extra: dict) -> dict:
+    vocab = saved["vocab"]
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "name": extra.pop("name", "alttext-captioner"),
+        "vocab": vocab,
+        "special_tokens": {k: vocab.index(v) for k, v in (("pad", PAD), ("start", START), ("end", END), ("unk", UNK))},
+        "input_size": model.encoder.input_size,
+        "normalisation": {"scale": 1 / 255, "mean": list(MEAN), "std": list(STD), "layout": "NCHW", "colour": "RGB"},
+        "max_length": saved["max_len"],
+        "beam_size": 3,
+        "length_penalty": 1.0,
+        "encoder": saved["encoder"],
+        "decoder": saved["config"],
+        "provenance": {
+            "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "torch": torch.__version__,
+            "dev_cider_d": saved.get("dev_cider"),
+            "training": saved.get("history"),
+        },
+        "scores": {},
+    }
+    meta.update(extra)
+    (out_dir / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
+def export_bundle(model: Captioner, saved: dict, out_dir: Path, **extra) -> dict:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    export_onnx(model, out_dir)
+    worst = check_against_torch(model, out_dir)
+    extra.setdefault("provenance_check", {"max_abs_log_prob_diff_vs_torch": worst})
+    return write_model_json(model, saved, out_dir, extra)
+
+
+def random_bundle(out_dir: Path, seed: int = 0, vocab_words: list[str] | None = None,
+                  attention: bool = True, pretrained: bool = False) -> dict:
+    """A small seeded random-weight bundle, for tests and for trying the runtime without a trained model."""
+    torch.manual_seed(seed)
+    words = [PAD, START, END, UNK] + (vocab_words or "a dog man woman runs on the grass in red ball".split())
+    config = DecoderConfig(len(words), attention=attention, embed_dim=32, hidden_dim=64, feature_dim=64,
+                           attention_dim=64, dropout=0.0)
+    model = Captioner(config, encoder="lite0", pretrained=pretrained).eval()
+    saved = {"config": config.to_dict(), "encoder": "lite0", "vocab": words, "max_len": 12,
+             "decoder": model.decoder.state_dict()}
+    return export_bundle(model, saved, out_dir, name=f"random-seed{seed}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", type=Path, help="best.pt from training.train")
+    p.add_argument("out", type=Path, help="bundle directory to write")
+    p.add_argument("--name", default="alttext-flickr8k")
+    p.add_argument("--beam-size", type=int, default=3)
+    p.add_argument("--length-penalty", type=float, default=1.0)
+    args = p.parse_args(argv)
+    model, saved = load_checkpoint(args.checkpoint)
+    meta = export_bundle(model, saved, args.out, name=args.name, beam_size=args.beam_size,
+                         length_penalty=args.length_penalty)
+    print(f"wrote {args.out} ({meta['name']}); ONNX Runtime vs torch max |d log-prob| "
+          f"{meta['provenance_check']['max_abs_log_prob_diff_vs_torch']:.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def flickr8k_dir() -> Path | None:
+    """The Flickr8k copy named by ALTTEXT_FLICKR8K (.ci/run points it at ../shared/data/flickr8k)."""
+    value = os.environ.get("ALTTEXT_FLICKR8K")
+    return Path(value) if value and (Path(value) / "Flickr8k_text").is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def flickr8k() -> Path:
+    path = flickr8k_dir()
+    if path is None:
+        pytest.skip("Flickr8k not found: set ALTTEXT_FLICKR8K to the flickr8k directory (as .ci/run does)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """A seeded random-weight bundle written by the export code (needs the `train` extra)."""
+    pytest.importorskip("torch", reason="the train extra (torch) builds the test bundle")
+    from export.export import random_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "tiny"
+    random_bundle(out, seed=0)
+    return out
+
+
+@pytest.fixture
+def bundle_copy(tiny_bundle, tmp_path) -> Path:
+    out = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, out)
+    return out

@@ -1,0 +1,1 @@
+"""Training, data and evaluation for the alttext captioner (needs the `train` extra)."""

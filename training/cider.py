@@ -1,0 +1,55 @@
+"""CIDEr-D as the COCO caption scorer computes it, but with the reference side cooked once.
+
+Used for choosing checkpoints on the dev split and as the reward of self-critical training, where
+the COCO scorer's per-call set-up would dominate. Equal to pycocoevalcap's Cider (a test checks).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+N = 4
+SIGMA = 6.0
+
+
+def ngrams(words: list[str]) -> Counter:
+    return Counter(tuple(words[i : i + k]) for k in range(1, N + 1) for i in range(len(words) - k + 1))
+
+
+class CiderD:
+    def __init__(self, refs: dict[object, list[list[str]]]):
+        """refs: image id -> reference sentences as word lists. Document frequencies come from them."""
+        self.df: Counter = Counter()
+        for sentences in refs.values():
+            self.df.update({g for s in sentences for g in ngrams(s)})
+        self.log_n = math.log(float(len(refs)))
+        self.refs = {key: [self._vector(ngrams(s)) for s in sentences] for key, sentences in refs.items()}
+
+    def _vector(self, counts: Counter):
+        vec: list[dict] = [{} for _ in range(N)]
+        norm = [0.0] * N
+        length = 0
+        for gram, tf in counts.items():
+            n = len(gram) - 1
+            w = tf * (self.log_n - math.log(max(1.0, self.df[gram])))
+            vec[n][gram] = w
+            norm[n] += w * w
+            if n == 1:  # the reference implementation measures length in bigrams
+                length += tf
+        return vec, [math.sqrt(x) for x in norm], length
+
+    def score(self, key, words: list[str]) -> float:
+        vec_h, norm_h, len_h = self._vector(ngrams(words))
+        total = 0.0
+        for vec_r, norm_r, len_r in self.refs[key]:
+            penalty = math.exp(-((len_h - len_r) ** 2) / (2 * SIGMA**2))
+            for n in range(N):
+                val = sum(min(w, vec_r[n].get(g, 0.0)) * vec_r[n].get(g, 0.0) for g, w in vec_h[n].items())
+                if norm_h[n] and norm_r[n]:
+                    val /= norm_h[n] * norm_r[n]
+                total += val * penalty
+        return total / N / len(self.refs[key]) * 10.0
+
+    def corpus(self, hyps: dict[object, list[str]]) -> float:
+        return sum(self.score(k, h) for k, h in hyps.items()) / len(hyps)

@@ -1,0 +1,322 @@
+"""Train the captioner on frozen encoder features: cross-entropy first, then optionally
+self-critical sequence training with a CIDEr-D reward. Checkpoints are chosen on dev-split CIDEr-D.
+
+    python -m training.train --data flickr8k:../shared/data/flickr8k --out runs/lite0
+
+Several processes or hosts: `torchrun --nproc_per_node N -m training.train ...` (DDP; gloo on CPU,
+NCCL on CUDA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+
+from training.cider import CiderD
+from training.data import read_dataset
+from training.features import DEFAULT_CACHE, grid_features
+from training.model import Decoder, DecoderConfig
+from training.vocab import Vocabulary, tokenize
+
+log = logging.getLogger("train")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="flickr8k:DIR | karpathy:JSON:IMAGES | coco:JSON:IMAGES:SPLIT,...")
+    p.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, log)")
+    p.add_argument("--encoder", default="lite0", choices=["lite0", "lite1", "lite2"])
+    p.add_argument("--no-attention", action="store_true", help="plain Show and Tell decoder")
+    p.add_argument("--embed-dim", type=int, default=256)
+    p.add_argument("--hidden-dim", type=int, default=512)
+    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--min-count", type=int, default=5)
+    p.add_argument("--max-len", type=int, default=22, help="longest caption, in words")
+    p.add_argument("--epochs", type=int, default=12, help="cross-entropy epochs")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=4e-4)
+    p.add_argument("--lr-decay", type=float, default=0.8, help="learning rate factor every --decay-every epochs")
+    p.add_argument("--decay-every", type=int, default=3)
+    p.add_argument("--clip", type=float, default=5.0, help="gradient norm clipping")
+    p.add_argument("--alpha-c", type=float, default=1.0, help="doubly stochastic attention regulariser")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--patience", type=int, default=3, help="epochs without dev CIDEr gain before stopping")
+    p.add_argument("--scst-epochs", type=int, default=0, help="self-critical epochs after cross-entropy")
+    p.add_argument("--scst-lr", type=float, default=5e-5)
+    p.add_argument("--scst-samples", type=int, default=5)
+    p.add_argument("--limit", type=int, default=0, help="use only the first N photos of each split (smoke tests)")
+    p.add_argument("--time-budget", type=float, default=0, help="stop after this many seconds, keeping the best")
+    p.add_argument("--xe-time-budget", type=float, default=0, help="end cross-entropy after this many seconds")
+    p.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--workers", type=int, default=2, help="image decoding processes for feature extraction")
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--no-progress", action="store_true")
+    return p.parse_args(argv)
+
+
+def setup_distributed(requested: str):
+    device = "cuda" if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()) else "cpu"
+    if "WORLD_SIZE" not in os.environ:
+        return 0, 1, torch.device(device)
+    dist.init_process_group("nccl" if device == "cuda" else "gloo")
+    rank = dist.get_rank()
+    if device == "cuda":
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local)
+        return rank, dist.get_world_size(), torch.device("cuda", local)
+    return rank, dist.get_world_size(), torch.device("cpu")
+
+
+def deadline_after(start: float, *budgets: float) -> float:
+    """The earliest of start + each non-zero budget; 0 means no deadline."""
+    return min((start + b for b in budgets if b), default=0)
+
+
+def seed_everything(seed: int):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Split:
+    """Photos of one split: features on the training device, reference captions, encoded captions."""
+
+    def __init__(self, photos, feats: np.ndarray, vocab: Vocabulary, max_len: int, device):
+        self.refs = {i: [tokenize(c) for c in p.captions] for i, p in enumerate(photos)}
+        self.pad = vocab.pad
+        self.grid = torch.from_numpy(np.array(feats)).to(device)
+        pairs = [(i, vocab.encode(c, max_len)) for i, p in enumerate(photos) for c in p.captions]
+        width = max(len(ids) for _, ids in pairs)
+        self.caption_image = torch.tensor([i for i, _ in pairs], device=device)
+        self.captions = torch.full((len(pairs), width), vocab.pad, dtype=torch.long)
+        for row, (_, ids) in enumerate(pairs):
+            self.captions[row, : len(ids)] = torch.tensor(ids)
+        self.captions = self.captions.to(device)
+
+    def features(self, image_ids: torch.Tensor) -> torch.Tensor:
+        return self.grid[image_ids].float()
+
+
+def shard(n: int, batch_size: int, rank: int, world: int, generator: torch.Generator):
+    """Shuffled index batches; each rank takes every world-th batch (the same count on every rank)."""
+    order = torch.randperm(n, generator=generator)
+    batches = [order[i : i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
+    usable = len(batches) - len(batches) % world
+    return batches[rank:usable:world]
+
+
+def progress(iterable, enabled: bool, desc: str):
+    if not enabled:
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, desc=desc, leave=False, file=sys.stderr)
+
+
+def xe_epoch(model, decoder, train: Split, optimizer, args, generator, rank, world, deadline):
+    model.train()
+    total, steps = 0.0, 0
+    for batch in progress(shard(len(train.captions), args.batch_size, rank, world, generator), rank == 0 and not args.no_progress, "xe"):
+        captions = train.captions[batch]
+        captions = captions[:, : int((captions != train.pad).sum(1).max())]
+        logits, alphas = model(train.features(train.caption_image[batch]), captions)
+        targets = captions[:, 1:]
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+            ignore_index=train.pad, label_smoothing=args.label_smoothing,
+        )
+        if decoder.config.attention and args.alpha_c:
+            mask = (targets != train.pad).float().unsqueeze(2)
+            loss = loss + args.alpha_c * ((1.0 - (alphas * mask).sum(1)) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        optimizer.step()
+        total += loss.item()
+        steps += 1
+        if deadline and time.time() > deadline:
+            break
+    return total / max(steps, 1)
+
+
+def decode(decoder: Decoder, grid: torch.Tensor, max_len: int, vocab: Vocabulary, sample: bool = False):
+    """Greedy (or sampled) captions: tokens (B, T), the log-probability of each token (B, T), and
+    the mask of tokens up to and including <end> (B, T)."""
+    feats, h, c = decoder.prepare(grid)
+    tokens = torch.full((grid.shape[0],), vocab.start, dtype=torch.long, device=grid.device)
+    done = torch.zeros_like(tokens, dtype=torch.bool)
+    out, logps, masks = [], [], []
+    for _ in range(max_len + 1):
+        log_probs, h, c, _ = decoder.step(tokens, h, c, feats)
+        log_probs = log_probs.clone()
+        log_probs[:, vocab.unk] = -1e9
+        log_probs[:, vocab.start] = -1e9
+        log_probs[:, vocab.pad] = -1e9
+        if sample:
+            tokens = torch.multinomial(log_probs.exp(), 1).squeeze(1)
+        else:
+            tokens = log_probs.argmax(1)
+        tokens = torch.where(done, torch.full_like(tokens, vocab.pad), tokens)
+        logps.append(log_probs.gather(1, tokens.unsqueeze(1)).squeeze(1))
+        masks.append(~done)
+        out.append(tokens)
+        done = done | (tokens == vocab.end)
+        if bool(done.all()):
+            break
+    return torch.stack(out, 1), torch.stack(logps, 1), torch.stack(masks, 1).float()
+
+
+def words(tokens: torch.Tensor, vocab: Vocabulary) -> list[list[str]]:
+    return [vocab.decode(row).split() for row in tokens.tolist()]
+
+
+@torch.no_grad()
+def dev_cider(decoder: Decoder, dev: Split, scorer: CiderD, vocab: Vocabulary, max_len: int) -> float:
+    decoder.eval()
+    hyps = {}
+    for start in range(0, len(dev.refs), 500):
+        ids = torch.arange(start, min(start + 500, len(dev.refs)), device=dev.grid.device)
+        tokens, _, _ = decode(decoder, dev.features(ids), max_len, vocab)
+        hyps.update(zip(ids.tolist(), words(tokens, vocab)))
+    return scorer.corpus(hyps)
+
+
+def scst_epoch(model, decoder, train: Split, scorer: CiderD, vocab, optimizer, args, generator, rank, world, deadline):
+    """Self-critical training: reward = CIDEr-D of each sample, baseline = mean of the other samples."""
+    model.train()
+    k = args.scst_samples
+    per_step = max(args.batch_size // k, 1) * 2
+    total, steps = 0.0, 0
+    for batch in progress(shard(len(train.refs), per_step, rank, world, generator), rank == 0 and not args.no_progress, "scst"):
+        image_ids = batch.to(train.grid.device).repeat_interleave(k)
+        tokens, logps, mask = decode(decoder, train.features(image_ids), args.max_len, vocab, sample=True)
+        rewards = torch.tensor(
+            [scorer.score(i, w) for i, w in zip(image_ids.tolist(), words(tokens, vocab))],
+            device=logps.device,
+        ).view(-1, k)
+        baseline = (rewards.sum(1, keepdim=True) - rewards) / (k - 1)
+        advantage = (rewards - baseline).view(-1, 1)
+        loss = -(advantage * logps * mask).sum() / mask.sum()
+        optimizer.zero_grad()
+        loss.backward()
+        if world > 1:
+            for p in decoder.parameters():
+                if p.grad is not None:
+                    dist.all_reduce(p.grad)
+                    p.grad /= world
+        torch.nn.utils.clip_grad_norm_(decoder.parameters(), args.clip)
+        optimizer.step()
+        total += rewards.mean().item()
+        steps += 1
+        if deadline and time.time() > deadline:
+            break
+    return total / max(steps, 1)
+
+
+def checkpoint(decoder: Decoder, vocab: Vocabulary, args, extra: dict) -> dict:
+    return {
+        "config": decoder.config.to_dict(),
+        "encoder": args.encoder,
+        "vocab": vocab.words,
+        "max_len": args.max_len,
+        "decoder": {k: v.detach().cpu() for k, v in decoder.state_dict().items()},
+        **extra,
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    start = time.time()
+    deadline = deadline_after(start, args.time_budget)
+    rank, world, device = setup_distributed(args.device)
+    seed_everything(args.seed)
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    photos = read_dataset(args.data)
+    by_split = {s: [p for p in photos if p.split == s] for s in ("train", "dev")}
+    if args.limit:
+        by_split = {s: ps[: args.limit] for s, ps in by_split.items()}
+    vocab = Vocabulary.build([c for p in by_split["train"] for c in p.captions], args.min_count)
+    feature_device = "cuda" if device.type == "cuda" else "cpu"
+    splits = {}
+    for name, ps in by_split.items():
+        feats = grid_features([p.path for p in ps], args.encoder, args.cache_dir, feature_device, workers=args.workers)
+        splits[name] = Split(ps, feats, vocab, args.max_len, device)
+    train, dev = splits["train"], splits["dev"]
+    dev_scorer = CiderD(dev.refs)
+    log.info("vocabulary %d words; %d train / %d dev photos; features ready in %.0f s",
+             len(vocab), len(train.refs), len(dev.refs), time.time() - start)
+
+    config = DecoderConfig(len(vocab), attention=not args.no_attention, embed_dim=args.embed_dim,
+                           hidden_dim=args.hidden_dim, dropout=args.dropout)
+    decoder = Decoder(config).to(device)
+    model = DistributedDataParallel(decoder) if world > 1 else decoder
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=args.lr)
+    state = {"epoch": 0, "phase": "xe", "best": -1.0, "stale": 0, "history": []}
+    last_path, best_path = args.out / "last.pt", args.out / "best.pt"
+    if last_path.exists():
+        saved = torch.load(last_path, map_location=device, weights_only=False)
+        decoder.load_state_dict(saved["decoder"])
+        optimizer.load_state_dict(saved["optimizer"])
+        state = saved["state"]
+        log.info("resumed from %s at %s epoch %d", last_path, state["phase"], state["epoch"])
+    generator = torch.Generator().manual_seed(args.seed + state["epoch"])
+
+    def finish_epoch(metric_name: str, value: float) -> bool:
+        """Score on dev, keep the best, save a resumable checkpoint; True to stop this phase."""
+        score = dev_cider(decoder, dev, dev_scorer, vocab, args.max_len)
+        state["epoch"] += 1
+        state["history"].append({"phase": state["phase"], "epoch": state["epoch"], metric_name: value,
+                                 "dev_cider": score, "seconds": round(time.time() - start)})
+        improved = score > state["best"]
+        state["best"] = max(score, state["best"])
+        state["stale"] = 0 if improved else state["stale"] + 1
+        if rank == 0:
+            log.info("%s epoch %d: %s %.4f, dev CIDEr-D %.4f%s", state["phase"], state["epoch"], metric_name,
+                     value, score, " (best)" if improved else "")
+            if improved:
+                torch.save(checkpoint(decoder, vocab, args, {"dev_cider": score, "history": state["history"]}), best_path)
+            torch.save({"decoder": decoder.state_dict(), "optimizer": optimizer.state_dict(), "state": state}, last_path)
+        return state["stale"] >= args.patience or bool(deadline and time.time() > deadline)
+
+    xe_deadline = deadline_after(start, args.time_budget, args.xe_time_budget)
+    while state["phase"] == "xe" and state["epoch"] < args.epochs:
+        for group in optimizer.param_groups:
+            group["lr"] = args.lr * args.lr_decay ** (state["epoch"] // args.decay_every)
+        loss = xe_epoch(model, decoder, train, optimizer, args, generator, rank, world, xe_deadline)
+        if finish_epoch("loss", loss) or (xe_deadline and time.time() > xe_deadline):
+            break
+    if state["phase"] == "xe" and args.scst_epochs:
+        decoder.load_state_dict(torch.load(best_path, map_location=device, weights_only=False)["decoder"])
+        state.update(phase="scst", stale=0, scst_start=state["epoch"])
+        optimizer = torch.optim.Adam(decoder.parameters(), lr=args.scst_lr)
+    train_scorer = CiderD(train.refs) if state["phase"] == "scst" else None
+    while state["phase"] == "scst" and state["epoch"] < state["scst_start"] + args.scst_epochs:
+        if deadline and time.time() > deadline:
+            break
+        reward = scst_epoch(decoder, decoder, train, train_scorer, vocab, optimizer, args, generator, rank, world, deadline)
+        if finish_epoch("reward", reward):
+            break
+    if rank == 0:
+        log.info("done in %.0f s; best dev CIDEr-D %.4f -> %s", time.time() - start, state["best"], best_path)
+    if world > 1:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
