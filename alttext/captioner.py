@@ -40,7 +40,8 @@ class Captioner:
     def inference_step(self, tokens: np.ndarray, h: np.ndarray, c: np.ndarray, feats: np.ndarray):
         """One decoder step for N sequences -> log_probs (N, V), h, c."""
         inputs = {"tokens": tokens.astype(np.int64), "h": h, "c": c, "feats": feats}
-        log_probs, h, c, _ = self.bundle.decoder.run(None, {k: v for k, v in inputs.items() if k in self._decoder_inputs})
+        feed = {k: v for k, v in inputs.items() if k in self._decoder_inputs}
+        log_probs, h, c, _ = self.bundle.decoder.run(None, feed)
         return log_probs, h, c
 
     def caption(self, pixels: np.ndarray) -> list[Caption]:

@@ -6,7 +6,7 @@ import glob
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -19,10 +19,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ModelOption = Annotated[Optional[Path], typer.Option("--model", help="Model bundle directory (default: $ALTTEXT_MODEL, else the bundled model).")]
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", help="Model bundle directory (else $ALTTEXT_MODEL, else the bundled model).")
+]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when usable, else CPU), cuda or cpu.")]
 BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="Images per encoder batch.")]
-BeamOption = Annotated[Optional[int], typer.Option("--beam-size", min=1, help="Beams per image (default: the model's).")]
+BeamOption = Annotated[int | None, typer.Option("--beam-size", min=1, help="Beams per image (default: the model's).")]
 
 
 @app.callback()
@@ -70,8 +72,8 @@ def read_source(source: str, timeout: float) -> bytes:
 
 @app.command()
 def caption(
-    sources: Annotated[list[str], typer.Argument(help="Image files, directories, globs, http(s) URLs, or - for stdin.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of SOURCE<TAB>ALT lines.")] = False,
+    sources: Annotated[list[str], typer.Argument(help="Image files, directories, globs, http(s) URLs, or - (stdin).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array, not SOURCE<TAB>ALT lines.")] = False,
     model: ModelOption = None,
     device: DeviceOption = "auto",
     beam_size: BeamOption = None,

@@ -6,18 +6,19 @@ import subprocess
 import sys
 
 import pytest
+from httpserver import serve
+from imagefiles import awkward_images, broken_images, encode, gradient, png_header_only, write_all
 from typer.testing import CliRunner
 
 from alttext.cli import app
-from httpserver import serve
-from imagefiles import awkward_images, broken_images, encode, gradient, png_header_only, write_all
 
 runner = CliRunner()
 
 
 def run_cli(*args, env_model=None, stdin=None):
     env = {**os.environ, "ALTTEXT_MODEL": str(env_model)} if env_model else dict(os.environ)
-    return subprocess.run([sys.executable, "-m", "alttext", *args], input=stdin, capture_output=True, env=env, timeout=120)
+    cmd = [sys.executable, "-m", "alttext", *args]
+    return subprocess.run(cmd, input=stdin, capture_output=True, env=env, timeout=120)
 
 
 def caption_json(bundle, *sources):
@@ -92,7 +93,8 @@ def test_urls_from_a_real_server(tiny_bundle):
         "/big.png": (200, "image/png", b"\0" * (21 * 1024 * 1024)),
     }
     with serve(routes) as base:
-        code, records = caption_json(tiny_bundle, *(f"{base}{p}" for p in ["/ok.png", "/missing.png", "/page.html", "/big.png"]))
+        urls = [f"{base}{p}" for p in ["/ok.png", "/missing.png", "/page.html", "/big.png"]]
+        code, records = caption_json(tiny_bundle, *urls)
         by_path = {r["source"].rsplit("/", 1)[1]: r for r in records}
         assert code == 1
         assert by_path["ok.png"]["alt"]

@@ -128,7 +128,8 @@ def progress(iterable, enabled: bool, desc: str):
 def xe_epoch(model, decoder, train: Split, optimizer, args, generator, rank, world, deadline):
     model.train()
     total, steps = 0.0, 0
-    for batch in progress(shard(len(train.captions), args.batch_size, rank, world, generator), rank == 0 and not args.no_progress, "xe"):
+    batches = shard(len(train.captions), args.batch_size, rank, world, generator)
+    for batch in progress(batches, rank == 0 and not args.no_progress, "xe"):
         captions = train.captions[batch]
         captions = captions[:, : int((captions != train.pad).sum(1).max())]
         logits, alphas = model(train.features(train.caption_image[batch]), captions)
@@ -193,13 +194,14 @@ def dev_cider(decoder: Decoder, dev: Split, scorer: CiderD, vocab: Vocabulary, m
     return scorer.corpus(hyps)
 
 
-def scst_epoch(model, decoder, train: Split, scorer: CiderD, vocab, optimizer, args, generator, rank, world, deadline):
+def scst_epoch(decoder, train: Split, scorer: CiderD, vocab, optimizer, args, generator, rank, world, deadline):
     """Self-critical training: reward = CIDEr-D of each sample, baseline = mean of the other samples."""
-    model.train()
+    decoder.train()
     k = args.scst_samples
     per_step = max(args.batch_size // k, 1) * 2
     total, steps = 0.0, 0
-    for batch in progress(shard(len(train.refs), per_step, rank, world, generator), rank == 0 and not args.no_progress, "scst"):
+    batches = shard(len(train.refs), per_step, rank, world, generator)
+    for batch in progress(batches, rank == 0 and not args.no_progress, "scst"):
         image_ids = batch.to(train.grid.device).repeat_interleave(k)
         tokens, logps, mask = decode(decoder, train.features(image_ids), args.max_len, vocab, sample=True)
         rewards = torch.tensor(
@@ -252,11 +254,14 @@ def main(argv=None):
     if args.limit:
         by_split = {s: ps[: args.limit] for s, ps in by_split.items()}
     vocab = Vocabulary.build([c for p in by_split["train"] for c in p.captions], args.min_count)
-    feature_device = "cuda" if device.type == "cuda" else "cpu"
+    if world > 1 and rank != 0:
+        dist.barrier()  # rank 0 fills the feature cache first; the others then read it
     splits = {}
     for name, ps in by_split.items():
-        feats = grid_features([p.path for p in ps], args.encoder, args.cache_dir, feature_device, workers=args.workers)
+        feats = grid_features([p.path for p in ps], args.encoder, args.cache_dir, device, workers=args.workers)
         splits[name] = Split(ps, feats, vocab, args.max_len, device)
+    if world > 1 and rank == 0:
+        dist.barrier()
     train, dev = splits["train"], splits["dev"]
     dev_scorer = CiderD(dev.refs)
     log.info("vocabulary %d words; %d train / %d dev photos; features ready in %.0f s",
@@ -276,6 +281,7 @@ def main(argv=None):
         state = saved["state"]
         log.info("resumed from %s at %s epoch %d", last_path, state["phase"], state["epoch"])
     generator = torch.Generator().manual_seed(args.seed + state["epoch"])
+    best = torch.load(best_path, map_location=device, weights_only=False) if best_path.exists() else {}
 
     def finish_epoch(metric_name: str, value: float) -> bool:
         """Score on dev, keep the best, save a resumable checkpoint; True to stop this phase."""
@@ -286,12 +292,15 @@ def main(argv=None):
         improved = score > state["best"]
         state["best"] = max(score, state["best"])
         state["stale"] = 0 if improved else state["stale"] + 1
+        if improved:
+            best.update(checkpoint(decoder, vocab, args, {"dev_cider": score, "history": list(state["history"])}))
         if rank == 0:
             log.info("%s epoch %d: %s %.4f, dev CIDEr-D %.4f%s", state["phase"], state["epoch"], metric_name,
                      value, score, " (best)" if improved else "")
             if improved:
-                torch.save(checkpoint(decoder, vocab, args, {"dev_cider": score, "history": state["history"]}), best_path)
-            torch.save({"decoder": decoder.state_dict(), "optimizer": optimizer.state_dict(), "state": state}, last_path)
+                torch.save(best, best_path)
+            resumable = {"decoder": decoder.state_dict(), "optimizer": optimizer.state_dict(), "state": state}
+            torch.save(resumable, last_path)
         return state["stale"] >= args.patience or bool(deadline and time.time() > deadline)
 
     xe_deadline = deadline_after(start, args.time_budget, args.xe_time_budget)
@@ -302,14 +311,14 @@ def main(argv=None):
         if finish_epoch("loss", loss) or (xe_deadline and time.time() > xe_deadline):
             break
     if state["phase"] == "xe" and args.scst_epochs:
-        decoder.load_state_dict(torch.load(best_path, map_location=device, weights_only=False)["decoder"])
+        decoder.load_state_dict(best["decoder"])
         state.update(phase="scst", stale=0, scst_start=state["epoch"])
         optimizer = torch.optim.Adam(decoder.parameters(), lr=args.scst_lr)
     train_scorer = CiderD(train.refs) if state["phase"] == "scst" else None
     while state["phase"] == "scst" and state["epoch"] < state["scst_start"] + args.scst_epochs:
         if deadline and time.time() > deadline:
             break
-        reward = scst_epoch(decoder, decoder, train, train_scorer, vocab, optimizer, args, generator, rank, world, deadline)
+        reward = scst_epoch(decoder, train, train_scorer, vocab, optimizer, args, generator, rank, world, deadline)
         if finish_epoch("reward", reward):
             break
     if rank == 0:

@@ -22,7 +22,7 @@ class Vocabulary:
         self.pad, self.start, self.end, self.unk = (self.index[s] for s in SPECIALS)
 
     @classmethod
-    def build(cls, captions: list[str], min_count: int = 5) -> "Vocabulary":
+    def build(cls, captions: list[str], min_count: int = 5) -> Vocabulary:
         counts = Counter(w for c in captions for w in tokenize(c))
         kept = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
         return cls(list(SPECIALS) + kept)

@@ -1,0 +1,77 @@
+"""export/: bundles written from torch models, checked against torch, read by the runtime."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from alttext.bundle import load_bundle  # noqa: E402
+from alttext.captioner import Captioner  # noqa: E402
+from export.export import check_against_torch, export_bundle, random_bundle  # noqa: E402
+from training.model import Captioner as TorchCaptioner  # noqa: E402
+from training.model import DecoderConfig  # noqa: E402
+from training.vocab import SPECIALS  # noqa: E402
+
+WORDS = list(SPECIALS) + "a dog runs on the grass".split()
+
+
+def small_model(attention=True, seed=0):
+    torch.manual_seed(seed)
+    config = DecoderConfig(len(WORDS), attention=attention, embed_dim=16, hidden_dim=32, feature_dim=32,
+                           attention_dim=16, dropout=0.0)
+    return TorchCaptioner(config, pretrained=False).eval(), config
+
+
+def saved_of(model, config):
+    return {"config": config.to_dict(), "encoder": "lite0", "vocab": WORDS, "max_len": 8,
+            "decoder": model.decoder.state_dict()}
+
+
+def test_bundle_matches_torch_and_documents_itself(tiny_bundle):
+    meta = json.loads((tiny_bundle / "model.json").read_text())
+    assert meta["format_version"] == 1
+    assert meta["provenance_check"]["max_abs_log_prob_diff_vs_torch"] <= 1e-4
+    assert set(meta["special_tokens"]) == {"pad", "start", "end", "unk"}
+    assert meta["vocab"][meta["special_tokens"]["unk"]] == "<unk>"
+    for key in ("input_size", "normalisation", "max_length", "beam_size", "provenance", "scores"):
+        assert key in meta
+
+
+@pytest.mark.parametrize("attention", [True, False])
+def test_both_decoders_export_within_tolerance(tmp_path, attention):
+    model, config = small_model(attention)
+    meta = export_bundle(model, saved_of(model, config), tmp_path / "b")
+    assert meta["decoder"]["attention"] is attention
+    assert check_against_torch(model, tmp_path / "b", seed=3) <= 1e-4
+
+
+def test_check_fails_when_the_onnx_differs(tmp_path):
+    model, config = small_model(seed=0)
+    export_bundle(model, saved_of(model, config), tmp_path / "b")
+    other, _ = small_model(seed=1)
+    with pytest.raises(AssertionError, match="differs from torch"):
+        check_against_torch(other, tmp_path / "b")
+
+
+def test_runtime_never_emits_unk_and_stops_at_max_length(tmp_path):
+    model, config = small_model()
+    with torch.no_grad():
+        model.decoder.out.bias.zero_()
+        model.decoder.out.bias[WORDS.index("<unk>")] = 50.0  # the model wants <unk> ...
+        model.decoder.out.bias[WORDS.index("<end>")] = -50.0  # ... and never to stop
+    export_bundle(model, saved_of(model, config), tmp_path / "b")
+    captioner = Captioner(load_bundle(tmp_path / "b", "cpu"), beam_size=3)
+    pixels = np.random.default_rng(0).integers(0, 255, (2, 224, 224, 3), dtype=np.uint8)
+    for cap in captioner.caption(pixels):
+        assert "<unk>" not in cap.words
+        assert len(cap.words) == 9  # max_len 8 words + the step that would have held <end>
+        assert all(a != b for a, b in zip(cap.words, cap.words[1:]))
+
+
+def test_random_bundle_is_seeded(tmp_path):
+    a = random_bundle(tmp_path / "a", seed=5)
+    b = random_bundle(tmp_path / "b", seed=5)
+    assert a["vocab"] == b["vocab"]
+    assert (tmp_path / "a" / "decoder.onnx").read_bytes() == (tmp_path / "b" / "decoder.onnx").read_bytes()

@@ -1,0 +1,122 @@
+"""training/: readers, vocabulary, CIDEr-D, and short real training runs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from training.cider import CiderD  # noqa: E402
+from training.data import read_coco, read_dataset, read_flickr8k, read_karpathy  # noqa: E402
+from training.vocab import Vocabulary, tokenize  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_flickr8k(root: Path, names=("a.jpg", "b.jpg", "c.jpg", "d.jpg")) -> Path:
+    from imagefiles import encode, gradient
+
+    (root / "Flicker8k_Dataset").mkdir(parents=True)
+    (root / "Flickr8k_text").mkdir()
+    for n in names:
+        (root / "Flicker8k_Dataset" / n).write_bytes(encode(gradient((224, 224)), "JPEG"))
+    lines = [f"{n}#{i}\tA dog runs on the grass number {i} ." for n in names for i in range(5)]
+    lines += [f"{names[0]}.1#{i}\tA caption of a name with no image ." for i in range(5)]
+    (root / "Flickr8k_text" / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n")
+    splits = {"train": names[:2], "dev": names[2:3], "test": names[3:]}
+    for split, ns in splits.items():
+        (root / "Flickr8k_text" / f"Flickr_8k.{split}Images.txt").write_text("\n".join(ns) + "\n")
+    return root
+
+
+def test_flickr8k_reader_skips_the_quirk_and_says_so(tmp_path, caplog):
+    photos = read_flickr8k(make_flickr8k(tmp_path / "f8k"))
+    assert [(p.path.name, p.split, len(p.captions)) for p in photos] == [
+        ("a.jpg", "train", 5), ("b.jpg", "train", 5), ("c.jpg", "dev", 5), ("d.jpg", "test", 5)]
+    assert "a.jpg.1" in caplog.text
+
+
+def test_karpathy_and_coco_readers(tmp_path):
+    karpathy = {"images": [
+        {"filepath": "val2014", "filename": "x.jpg", "split": "restval", "sentences": [{"raw": "A cat."}]},
+        {"filename": "y.jpg", "split": "val", "sentences": [{"raw": "A dog. "}, {"raw": "Dog"}]},
+        {"filename": "z.jpg", "split": "test", "sentences": [{"raw": "A bird."}]},
+    ]}
+    (tmp_path / "dataset_coco.json").write_text(json.dumps(karpathy))
+    photos = read_karpathy(tmp_path / "dataset_coco.json", tmp_path / "img")
+    assert [(str(p.path.relative_to(tmp_path)), p.split, p.captions) for p in photos] == [
+        ("img/val2014/x.jpg", "train", ["A cat."]), ("img/y.jpg", "dev", ["A dog.", "Dog"]),
+        ("img/z.jpg", "test", ["A bird."])]
+    coco = {"images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}],
+            "annotations": [{"image_id": 1, "caption": "A man. "}, {"image_id": 1, "caption": "Man"}]}
+    (tmp_path / "captions_val2014.json").write_text(json.dumps(coco))
+    photos = read_coco(tmp_path / "captions_val2014.json", tmp_path, "dev")
+    assert [(p.path.name, p.split, p.captions) for p in photos] == [("a.jpg", "dev", ["A man.", "Man"])]
+    assert len(read_dataset(f"coco:{tmp_path / 'captions_val2014.json'}:{tmp_path}:test")) == 1
+
+
+def test_vocabulary():
+    vocab = Vocabulary.build(["A dog, a DOG!", "a cat"], min_count=2)
+    assert vocab.words[4:] == ["a", "dog"]
+    ids = vocab.encode("A dog chases a cat", max_len=4)
+    assert ids == [vocab.start, 4, 5, vocab.unk, 4, vocab.end]
+    assert vocab.decode(ids) == "a dog <unk> a"
+    assert tokenize("The dog's ball, 2 of them.") == ["the", "dog's", "ball", "2", "of", "them"]
+
+
+def test_cider_d_equals_the_coco_scorer():
+    from pycocoevalcap.cider.cider import Cider
+
+    refs = {1: ["a dog runs on the grass", "a brown dog running"], 2: ["a man rides a bike", "a cyclist on a road"],
+            3: ["two children play in the sand", "kids at the beach"]}
+    hyps = {1: ["a dog running on grass"], 2: ["a man on a road"], 3: ["a dog in the sand"]}
+    expected, _ = Cider().compute_score(refs, hyps)
+    ours = CiderD({k: [s.split() for s in v] for k, v in refs.items()})
+    assert ours.corpus({k: v[0].split() for k, v in hyps.items()}) == pytest.approx(expected, rel=1e-9)
+
+
+def train(args, env=None, nproc=None):
+    cmd = [sys.executable, "-m", "training.train", *args]
+    if nproc:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "training.train", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=600, env={**os.environ, **(env or {})})
+
+
+def test_train_export_caption_on_twenty_flickr8k_photos(flickr8k, tmp_path):
+    """A few real training steps on 20 photos, then export, then `alttext caption` on the result."""
+    run = tmp_path / "run"
+    args = ["--data", f"flickr8k:{flickr8k}", "--out", str(run), "--limit", "20", "--epochs", "2", "--batch-size", "16",
+            "--min-count", "2", "--scst-epochs", "1", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+    proc = train(args)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "dev CIDEr-D" in proc.stderr and (run / "best.pt").exists()
+    saved = torch.load(run / "best.pt", weights_only=False)
+    assert [h["phase"] for h in saved["history"]][:2] == ["xe", "xe"]
+    # resuming a finished run trains no further and keeps the checkpoint
+    again = train(args)
+    assert again.returncode == 0 and "resumed" in again.stderr and "epoch 4" not in again.stderr
+    bundle = tmp_path / "bundle"
+    exported = subprocess.run([sys.executable, "-m", "export.export", str(run / "best.pt"), str(bundle)],
+                              capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    photo = sorted((flickr8k / "Flicker8k_Dataset").glob("*.jpg"))[0]
+    cap = subprocess.run([sys.executable, "-m", "alttext", "caption", "--json", "--model", str(bundle), str(photo)],
+                         capture_output=True, text=True, timeout=120)
+    assert cap.returncode == 0, cap.stderr
+    record = json.loads(cap.stdout)[0]
+    assert record["source"] == str(photo) and record["confidence"] > 0
+
+
+def test_two_process_ddp_with_gloo(tmp_path):
+    data = make_flickr8k(tmp_path / "f8k", names=tuple(f"{i}.jpg" for i in range(8)))
+    proc = train(["--data", f"flickr8k:{data}", "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "4",
+                  "--min-count", "1", "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--workers", "0"],
+                 env={"OMP_NUM_THREADS": "1"}, nproc=2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stderr.count("xe epoch 1") == 1  # only rank 0 reports
+    assert (tmp_path / "run" / "best.pt").exists()
