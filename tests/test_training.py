@@ -110,6 +110,13 @@ def test_train_export_caption_on_twenty_flickr8k_photos(flickr8k, tmp_path):
     assert cap.returncode == 0, cap.stderr
     record = json.loads(cap.stdout)[0]
     assert record["source"] == str(photo) and record["confidence"] > 0
+    scores = subprocess.run([sys.executable, "-m", "training.evaluate", str(bundle), "--data", f"flickr8k:{flickr8k}",
+                             "--split", "test", "--limit", "5", "--out", str(tmp_path / "eval.json")],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert scores.returncode == 0, scores.stderr[-2000:]
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert set(report["scores"]) == {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"}
+    assert len(report["captions"]) == 5 and json.loads(scores.stdout)["scores"] == report["scores"]
 
 
 def test_two_process_ddp_with_gloo(tmp_path):
