@@ -10,7 +10,9 @@ from typing import Annotated
 
 import typer
 
+from alttext import fill_cli
 from alttext.errors import AltTextError, ModelError, SourceError
+from alttext.options import BatchOption, BeamOption, DeviceOption, ModelOption, check_device, say
 
 app = typer.Typer(
     add_completion=False,
@@ -19,21 +21,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ModelOption = Annotated[
-    Path | None, typer.Option("--model", help="Model bundle directory (else $ALTTEXT_MODEL, else the bundled model).")
-]
-DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when usable, else CPU), cuda or cpu.")]
-BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="Images per encoder batch.")]
-BeamOption = Annotated[int | None, typer.Option("--beam-size", min=1, help="Beams per image (default: the model's).")]
-
 
 @app.callback()
 def cli() -> None:
     """Offline alt text for images on the web."""
-
-
-def say(line: str) -> None:
-    typer.echo(f"alttext: {line}", err=True)
 
 
 def image_files(directory: Path) -> list[Path]:
@@ -83,8 +74,7 @@ def caption(
     """Print alt text for each image: SOURCE<TAB>ALT, one line per image."""
     from alttext.describe import Description, make_describer
 
-    if device not in ("auto", "cuda", "cpu"):
-        raise typer.BadParameter(f"{device!r} is not one of auto, cuda, cpu", param_hint="--device")
+    check_device(device)
     try:
         describer = make_describer(model, device, batch_size, beam_size, on_device_note=say)
     except ModelError as e:
@@ -123,6 +113,10 @@ def print_line(result) -> None:
     else:
         say(f"{result.source}: needs a person: {result.reason}")
     sys.stdout.flush()
+
+
+app.command("fill")(fill_cli.fill)
+app.command("check")(fill_cli.check)
 
 
 def main() -> None:  # pragma: no cover - the console script

@@ -41,8 +41,8 @@ class Describer:
     def __init__(self, captioner, batch_size: int = 16, min_confidence: float | None = None, workers: int = 4):
         self.captioner = captioner
         self.batch_size = max(1, batch_size)
-        meta_threshold = captioner.bundle.meta.get("min_confidence", 0.0)
-        self.min_confidence = meta_threshold if min_confidence is None else min_confidence
+        self.default_min_confidence = float(captioner.bundle.meta.get("min_confidence", 0.0))
+        self.min_confidence = self.default_min_confidence if min_confidence is None else min_confidence
         self.workers = workers
 
     @property

@@ -1,0 +1,27 @@
+"""Command-line options and messages that several commands share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DEVICES = ("auto", "cuda", "cpu")
+
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", help="Model bundle directory (else $ALTTEXT_MODEL, else the bundled model).")
+]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when usable, else CPU), cuda or cpu.")]
+BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="Images per model batch.")]
+BeamOption = Annotated[int | None, typer.Option("--beam-size", min=1, help="Beams per image (default: the model's).")]
+
+
+def say(line: str) -> None:
+    """One line for the user, on stderr."""
+    typer.echo(f"alttext: {line}", err=True)
+
+
+def check_device(device: str) -> None:
+    if device not in DEVICES:
+        raise typer.BadParameter(f"{device!r} is not one of {', '.join(DEVICES)}", param_hint="--device")

@@ -1,0 +1,172 @@
+"""What a run did, for people: progress, the summary, --report JSON, the --review page."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TextIO
+
+from PIL import Image as PILImage
+
+# What happened to one image.
+FILLED = "filled"  # alt written
+FOR_REVIEW = "review"  # a person should look: alt may or may not have been written
+SKIPPED = "skipped"  # needed alt, none written: the reason says why
+KEPT = "kept"  # needed nothing: it has alt, is decorative, hidden or named
+THUMBNAIL_SIDE = 160
+
+
+@dataclass
+class Record:
+    page: str
+    line: int
+    source: str
+    action: str
+    alt: str | None = None  # the text written, or None when nothing was
+    confidence: float | None = None
+    reason: str | None = None
+    kind: str | None = None
+    thumbnail: str | None = None  # data: URI, for the review page only
+
+    def as_json(self) -> dict:
+        record = asdict(self)
+        del record["thumbnail"]
+        return record
+
+
+def short(source: str, limit: int = 80) -> str:
+    """A source as shown to people: data: URLs cut down."""
+    return source if len(source) <= limit else source[: limit - 1] + "…"
+
+
+def summary(records: list[Record], pages: int, failed: int) -> str:
+    actions = Counter(r.action for r in records)
+    needing = actions[FILLED] + actions[FOR_REVIEW] + actions[SKIPPED]
+    lines = [
+        f"pages scanned: {pages}" + (f" ({failed} could not be processed)" if failed else ""),
+        f"images: {len(records)}, needing alt: {needing}",
+        f"  filled: {actions[FILLED]}",
+        f"  flagged for review: {actions[FOR_REVIEW]}",
+        f"  skipped: {actions[SKIPPED]}",
+        f"  kept as they were: {actions[KEPT]}",
+    ]
+    reasons = Counter((r.action, r.reason) for r in records if r.action in (FOR_REVIEW, SKIPPED))
+    for (action, reason), count in sorted(reasons.items(), key=lambda item: -item[1]):
+        lines.append(f"    {count} {action}: {reason}")
+    return "\n".join(lines)
+
+
+def check_lines(records: list[Record]) -> list[str]:
+    return [f"{r.page}:{r.line}: {short(r.source) or '(no source)'}: {r.reason}" for r in records]
+
+
+def write_json(path: Path, records: list[Record]) -> None:
+    text = json.dumps([r.as_json() for r in records], indent=1, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def thumbnail(data: bytes) -> str | None:
+    """A small JPEG of the image as a data: URI, or None when it cannot be decoded."""
+    try:
+        with PILImage.open(io.BytesIO(data)) as image:
+            image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+            buffer = io.BytesIO()
+            image.convert("RGB").save(buffer, "JPEG", quality=80)
+    except (OSError, ValueError, PILImage.DecompressionBombError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+REVIEW_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>alttext review</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; }}
+table {{ border-collapse: collapse; width: 100%; }}
+td, th {{ border: 1px solid #ccc; padding: .5rem; text-align: left; vertical-align: top; }}
+.review {{ background: #fff6d6; }} .skipped {{ background: #fde2e1; }}
+img {{ max-width: {side}px; max-height: {side}px; }}
+</style>
+</head>
+<body>
+<h1>Alt text to review</h1>
+<p>{count} images. Rows in yellow need a person's decision; rows in red got no alt text.</p>
+<table>
+<tr><th>Image</th><th>Page</th><th>Alt text written</th><th>Confidence</th><th>Flags</th></tr>
+{rows}
+</table>
+</body>
+</html>
+"""
+
+
+def write_review(path: Path, records: list[Record]) -> None:
+    shown = [r for r in records if r.action != KEPT]
+    rows = "\n".join(_review_row(r) for r in shown)
+    page = REVIEW_PAGE.format(side=THUMBNAIL_SIDE, count=len(shown), rows=rows)
+    path.write_text(page, encoding="utf-8")
+
+
+def _review_row(record: Record) -> str:
+    esc = html.escape
+    picture = f'<img src="{esc(record.thumbnail)}" alt="">' if record.thumbnail else "(no image)"
+    alt = "(none)" if record.alt is None else f"“{esc(record.alt)}”"
+    confidence = "" if record.confidence is None else f"{record.confidence:.2f}"
+    flags = esc(f"{record.action}: {record.reason}" if record.reason else record.action)
+    return (
+        f'<tr class="{esc(record.action)}"><td>{picture}<br><small>{esc(short(record.source))}'
+        f"</small></td><td>{esc(record.page)}:{record.line}</td><td>{alt}</td>"
+        f"<td>{confidence}</td><td>{flags}</td></tr>"
+    )
+
+
+class Progress:
+    """Pages and images done: a bar redrawn in place on a terminal, else a plain line now and then."""
+
+    def __init__(self, stream: TextIO | None = None, total: int | None = None, every_s: float = 5.0):
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.total = total
+        self.every_s = every_s
+        self.pages = 0
+        self.images = 0
+        self.shown_at = time.monotonic()
+
+    def advance(self, pages: int, images: int) -> None:
+        self.pages += pages
+        self.images += images
+        if self.tty:
+            self.stream.write(f"\r{self.bar()}{self.status()}\033[K")
+            self.stream.flush()
+        elif time.monotonic() - self.shown_at >= self.every_s:
+            self.line(self.status())
+
+    def status(self) -> str:
+        of = f"/{self.total}" if self.total else ""
+        return f"pages {self.pages}{of}, images {self.images}"
+
+    def bar(self) -> str:
+        if not self.total:
+            return ""
+        filled = round(30 * self.pages / self.total)
+        return "[" + "#" * filled + "." * (30 - filled) + "] "
+
+    def line(self, text: str) -> None:
+        if self.tty and self.pages:
+            self.stream.write("\r\033[K")
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        self.shown_at = time.monotonic()
+
+    def done(self) -> None:
+        if self.pages:
+            self.line(self.status())
