@@ -59,7 +59,6 @@ class Encoder(nn.Module):
             state = torch.load(path, map_location="cpu", weights_only=True)
             self.cnn.load_state_dict(state)
         del self.cnn._fc, self.cnn._dropout, self.cnn._avg_pooling
-        self.cnn.set_swish(memory_efficient=False)  # the memory-efficient swish does not export
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.cnn.extract_features(images)
