@@ -55,6 +55,7 @@ def parse_args(argv=None):
     p.add_argument("--scst-epochs", type=int, default=0, help="self-critical epochs after cross-entropy")
     p.add_argument("--scst-lr", type=float, default=5e-5)
     p.add_argument("--scst-samples", type=int, default=5)
+    p.add_argument("--init-from", type=Path, help="start from this checkpoint's decoder (same data and vocabulary)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N photos of each split (smoke tests)")
     p.add_argument("--time-budget", type=float, default=0, help="stop after this many seconds, keeping the best")
     p.add_argument("--xe-time-budget", type=float, default=0, help="end cross-entropy after this many seconds")
@@ -227,6 +228,14 @@ def scst_epoch(decoder, train: Split, scorer: CiderD, vocab, optimizer, args, ge
     return total / max(steps, 1)
 
 
+def start_from(decoder: Decoder, path: Path, vocab: Vocabulary, device) -> dict:
+    saved = torch.load(path, map_location=device, weights_only=False)
+    if saved["vocab"] != vocab.words:
+        raise SystemExit(f"{path}: trained with another vocabulary; use the same data and --min-count")
+    decoder.load_state_dict(saved["decoder"])
+    return {**saved, "history": []}
+
+
 def checkpoint(decoder: Decoder, vocab: Vocabulary, args, extra: dict) -> dict:
     return {
         "config": decoder.config.to_dict(),
@@ -282,6 +291,12 @@ def main(argv=None):
         log.info("resumed from %s at %s epoch %d", last_path, state["phase"], state["epoch"])
     generator = torch.Generator().manual_seed(args.seed + state["epoch"])
     best = torch.load(best_path, map_location=device, weights_only=False) if best_path.exists() else {}
+    if args.init_from and not last_path.exists():
+        best = start_from(decoder, args.init_from, vocab, device)
+        best["dev_cider"] = state["best"] = dev_cider(decoder, dev, dev_scorer, vocab, args.max_len)
+        log.info("starting from %s: dev CIDEr-D %.4f", args.init_from, state["best"])
+        if rank == 0:
+            torch.save(best, best_path)
 
     def finish_epoch(metric_name: str, value: float) -> bool:
         """Score on dev, keep the best, save a resumable checkpoint; True to stop this phase."""
@@ -311,7 +326,8 @@ def main(argv=None):
         if finish_epoch("loss", loss) or (xe_deadline and time.time() > xe_deadline):
             break
     if state["phase"] == "xe" and args.scst_epochs:
-        decoder.load_state_dict(best["decoder"])
+        if best:
+            decoder.load_state_dict(best["decoder"])
         state.update(phase="scst", stale=0, scst_start=state["epoch"])
         optimizer = torch.optim.Adam(decoder.parameters(), lr=args.scst_lr)
     train_scorer = CiderD(train.refs) if state["phase"] == "scst" else None
