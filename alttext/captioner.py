@@ -46,6 +46,10 @@ class Captioner:
 
     def caption(self, pixels: np.ndarray) -> list[Caption]:
         feats, h, c, _ = self.feed_image(pixels)
+        return self.captions(feats, h, c)
+
+    def captions(self, feats: np.ndarray, h: np.ndarray, c: np.ndarray) -> list[Caption]:
+        """Captions of images already fed (feed_image), so that its `pooled` can serve other ends."""
         return [self._caption(ids, logp) for ids, logp in self.beam_search(feats, h, c)]
 
     def _caption(self, ids: list[int], token_logps: list[float]) -> Caption:

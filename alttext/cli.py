@@ -12,7 +12,17 @@ import typer
 
 from alttext import fill_cli
 from alttext.errors import AltTextError, ModelError, SourceError
-from alttext.options import BatchOption, BeamOption, DeviceOption, ModelOption, check_device, say
+from alttext.options import (
+    BatchOption,
+    BeamOption,
+    DeviceOption,
+    KindActionOption,
+    ModelOption,
+    OcrTimeoutOption,
+    check_device,
+    kind_actions,
+    say,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -70,13 +80,17 @@ def caption(
     beam_size: BeamOption = None,
     batch_size: BatchOption = 16,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a URL.")] = 10.0,
+    kind_action: KindActionOption = None,
+    ocr_timeout: OcrTimeoutOption = 15.0,
 ):
     """Print alt text for each image: SOURCE<TAB>ALT, one line per image."""
     from alttext.describe import Description, make_describer
 
     check_device(device)
+    actions = kind_actions(kind_action)
     try:
-        describer = make_describer(model, device, batch_size, beam_size, on_device_note=say)
+        describer = make_describer(model, device, batch_size, beam_size, on_device_note=say, actions=actions,
+                                   ocr_timeout=ocr_timeout)
     except ModelError as e:
         say(str(e))
         raise typer.Exit(1) from None
@@ -108,10 +122,11 @@ def caption(
 def print_line(result) -> None:
     if result.action == "error":
         say(f"{result.source}: {result.reason}")
-    elif result.alt:
+    elif result.action == "alt":
         typer.echo(f"{result.source}\t{result.alt}")
     else:
-        say(f"{result.source}: needs a person: {result.reason}")
+        proposed = f" (proposed: {result.alt!r})" if result.alt else ""
+        say(f"{result.source}: needs a person: {result.reason}{proposed}")
     sys.stdout.flush()
 
 

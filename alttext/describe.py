@@ -1,4 +1,8 @@
-"""What to write for each image: the single entry point that `caption`, `fill` and `serve` share."""
+"""What to write for each image: the single entry point that `caption`, `fill` and `serve` share.
+
+Each image's kind (alttext/kinds.py) picks what is written: the caption, the words OCR reads, a
+screenshot's label, alt="" for unmistakable decoration, or nothing and a flag for a person.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from PIL import Image
 
 from alttext.bundle import load_bundle
-from alttext.captioner import Captioner
+from alttext.captioner import Caption, Captioner
 from alttext.errors import SourceError
-from alttext.images import load_pixels
+from alttext.images import open_image, squash
+from alttext.kinds import DEFAULT_ACTIONS, UNKNOWN, Kind, KindHead, decoration_rule, image_stats, load_head
+from alttext.ocr import MAX_SIDE, Reader, Reading
 
 
 @dataclass
@@ -18,7 +25,8 @@ class Description:
     """What alttext decided for one image.
 
     action: "alt" (write `alt`), "review" (write nothing unless `alt` is set, flag for a person),
-    or "error" (the image could not be used; `reason` says why).
+    or "error" (the image could not be used; `reason` says why). kind: what the image is
+    (alttext.kinds.KINDS, or "unknown" when the bundle has no kind head); reason: the kind and why.
     """
 
     source: str
@@ -35,54 +43,138 @@ class Description:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
-class Describer:
-    """Image bytes -> Description, in batches: decode in parallel, encode and beam-search together."""
+REVIEW_WHY = {
+    "icon": "a caption cannot say what an icon means or whose logo it is",
+    "chart": "a caption cannot read a chart's data",
+    "art": "the captioner learned from photos, not drawings",
+}
 
-    def __init__(self, captioner, batch_size: int = 16, min_confidence: float | None = None, workers: int = 4):
+
+@dataclass
+class Look:
+    """One decoded image: what the encoder reads, the image statistics, and a picture for OCR."""
+
+    pixels: np.ndarray  # (S, S, 3) uint8
+    stats: np.ndarray  # alttext.kinds.STAT_NAMES, of the original image
+    picture: Image.Image  # the original, at most MAX_SIDE pixels on its long side
+    rule: str | None  # why it is unmistakably decoration, when it is
+
+
+class Describer:
+    """Image bytes -> Description, in batches: decode in parallel, encode together, then per kind
+    beam-search the photos together and read the words of text and screenshots."""
+
+    def __init__(self, captioner, batch_size: int = 16, min_confidence: float | None = None, workers: int = 4,
+                 head: KindHead | None = None, actions: dict[str, str] | None = None, reader: Reader | None = None):
         self.captioner = captioner
         self.batch_size = max(1, batch_size)
         self.default_min_confidence = float(captioner.bundle.meta.get("min_confidence", 0.0))
         self.min_confidence = self.default_min_confidence if min_confidence is None else min_confidence
         self.workers = workers
+        self.head = head
+        self.actions = actions or dict(DEFAULT_ACTIONS)
+        self.reader = reader or Reader()
 
     @property
     def model_id(self) -> str:
-        return self.captioner.bundle.model_id
+        """What fill's cache is keyed by: another head, other actions or OCR coming or going give new results."""
+        changed = [f"{k}={v}" for k, v in sorted(self.actions.items()) if DEFAULT_ACTIONS[k] != v]
+        head = self.head.digest if self.head else "none"
+        ocr = "ocr" if self.reader.available else "no-ocr"
+        return "+".join([self.captioner.bundle.model_id, f"kinds:{head}", ocr, *changed])
 
-    def _pixels(self, item: tuple[str, bytes]):
+    def _look(self, item: tuple[str, bytes]) -> Look | Description:
         source, data = item
         try:
-            return load_pixels(data, source, self.captioner.input_size)
+            picture = open_image(data, source)
         except SourceError as e:
             return Description(source, "error", reason=e.reason)
+        look = Look(squash(picture, self.captioner.input_size), image_stats(picture), picture,
+                    decoration_rule(picture, source))
+        picture.thumbnail((MAX_SIDE, MAX_SIDE))
+        return look
 
     def __call__(self, items: list[tuple[str, bytes]]) -> list[Description]:
         with ThreadPoolExecutor(self.workers) as pool:
-            loaded = list(pool.map(self._pixels, items))
+            loaded = list(pool.map(self._look, items))
         results: list[Description | None] = [r if isinstance(r, Description) else None for r in loaded]
         todo = [i for i, r in enumerate(results) if r is None]
         for start in range(0, len(todo), self.batch_size):
             chunk = todo[start : start + self.batch_size]
-            captions = self.captioner.caption(np.stack([loaded[i] for i in chunk]))
-            for i, cap in zip(chunk, captions):
-                results[i] = self._decide(items[i][0], cap)
+            described = self._describe([items[i][0] for i in chunk], [loaded[i] for i in chunk])
+            for i, description in zip(chunk, described):
+                results[i] = description
         return results
 
-    def _decide(self, source: str, cap) -> Description:
+    def _describe(self, sources: list[str], looks: list[Look]) -> list[Description]:
+        feats, h, c, pooled = self.captioner.feed_image(np.stack([look.pixels for look in looks]))
+        kinds = self._kinds(pooled, looks)
+        actions = [self.actions[kind.name] for kind in kinds]
+        wanted = [i for i, action in enumerate(actions) if action == "caption"]
+        captions = dict(zip(wanted, self.captioner.captions(feats[wanted], h[wanted], c[wanted]))) if wanted else {}
+        return [self._decide(source, look, kind, action, captions.get(i))
+                for i, (source, look, kind, action) in enumerate(zip(sources, looks, kinds, actions))]
+
+    def _kinds(self, pooled: np.ndarray, looks: list[Look]) -> list[Kind]:
+        found = self.head.classify(pooled, np.stack([look.stats for look in looks])) if self.head \
+            else [Kind(UNKNOWN)] * len(looks)
+        return [Kind("decoration", rule=look.rule) if look.rule else kind for kind, look in zip(found, looks)]
+
+    def _decide(self, source: str, look: Look, kind: Kind, action: str, cap: Caption | None) -> Description:
+        note = kind.note()
+        if action == "caption":
+            return self._captioned(source, kind, cap)
+        if action == "empty" and kind.rule:
+            return Description(source, "alt", "", kind=kind.name, reason=f'{note}: alt=""')
+        if action == "empty":
+            return Description(source, "review", kind=kind.name,
+                               reason=f'{note}: alt="" is written only where decoration is unmistakable')
+        if action == "review":
+            why = REVIEW_WHY.get(kind.name, "a person should write it")
+            return Description(source, "review", kind=kind.name, reason=f"{note}: {why}")
+        reading = self.reader.read(look.picture)
+        if action == "words":
+            return words_description(source, kind, reading)
+        return screenshot_description(source, kind, reading)
+
+    def _captioned(self, source: str, kind: Kind, cap: Caption) -> Description:
         confidence = round(cap.confidence, 4)
+        note = kind.note()
         if not cap.text:
-            return Description(source, "review", confidence=confidence, reason="the model wrote no words")
+            return Description(source, "review", confidence=confidence, kind=kind.name,
+                               reason=f"{note}: the model wrote no words")
         if confidence < self.min_confidence:
-            return Description(source, "review", confidence=confidence,
-                               reason=f"confidence {confidence:.2f} is under {self.min_confidence:.2f} "
+            return Description(source, "review", confidence=confidence, kind=kind.name,
+                               reason=f"{note}: confidence {confidence:.2f} is under {self.min_confidence:.2f} "
                                       f"(the model's guess, not written: {cap.text!r})")
-        return Description(source, "alt", cap.text, confidence)
+        return Description(source, "alt", cap.text, confidence, kind.name, note)
+
+
+def words_description(source: str, kind: Kind, reading: Reading) -> Description:
+    """The words as the alt text; a flag when none were read."""
+    note = kind.note()
+    if reading.failure or not reading.text:
+        why = reading.failure or "no words were read with confidence"
+        return Description(source, "review", kind=kind.name, reason=f"{note}: {why}")
+    return Description(source, "alt", reading.text, kind=kind.name, reason=f"{note}: its words, read by OCR")
+
+
+def screenshot_description(source: str, kind: Kind, reading: Reading) -> Description:
+    """'Screenshot of TITLE.' from its top line of words, always flagged: a person knows what it shows."""
+    title = reading.title.rstrip(" .:;,")
+    alt = f"Screenshot of {title}." if title else "Screenshot."
+    why = reading.failure or ("titled by its top line of words" if title else "no words were read with confidence")
+    reason = f"{kind.note()}: {why}; a person should say what it shows"
+    return Description(source, "review", alt, kind=kind.name, reason=reason)
 
 
 def make_describer(model=None, device: str = "auto", batch_size: int = 16, beam_size: int | None = None,
-                   min_confidence: float | None = None, on_device_note=None) -> Describer:
-    """Load the bundle (raises ModelError) and say where it runs through on_device_note(line)."""
+                   min_confidence: float | None = None, on_device_note=None, actions: dict[str, str] | None = None,
+                   ocr_timeout: float = 15.0) -> Describer:
+    """Load the bundle and its kind head (raises ModelError); say where it runs through on_device_note(line)."""
     bundle = load_bundle(model, device)
+    head = load_head(bundle.path, bundle.meta)
     if on_device_note:
         on_device_note(bundle.device_note)
-    return Describer(Captioner(bundle, beam_size), batch_size, min_confidence)
+    return Describer(Captioner(bundle, beam_size), batch_size, min_confidence, head=head, actions=actions,
+                     reader=Reader(ocr_timeout))

@@ -345,7 +345,7 @@ def _captioned(record: Record, image: Image, found: Description, options: Option
     record.confidence, record.kind = found.confidence, found.kind
     alt = found.alt
     floor = options.min_confidence
-    if found.action == "error" or (found.action == "alt" and not alt):
+    if found.action == "error" or (found.action == "alt" and alt is None):
         record.action, record.reason = SKIPPED, found.reason or "no caption"
     elif floor is not None and found.confidence is not None and found.confidence < floor:
         reason = f"confidence {found.confidence:.2f} is below --min-confidence {floor:g}"
@@ -355,6 +355,7 @@ def _captioned(record: Record, image: Image, found: Description, options: Option
         record.reason = "; ".join(r for r in (image.reason, found.reason) if r)
     else:
         record.action, record.alt = (FILLED if image.decision == FILL else FOR_REVIEW), alt
+        record.reason = "; ".join(r for r in (image.reason, found.reason) if r) or None
     return record, record.alt
 
 

@@ -11,7 +11,16 @@ import typer
 from alttext import fill as pipeline
 from alttext.errors import AltTextError
 from alttext.fetch import is_url
-from alttext.options import BatchOption, DeviceOption, ModelOption, check_device, say
+from alttext.options import (
+    BatchOption,
+    DeviceOption,
+    KindActionOption,
+    ModelOption,
+    OcrTimeoutOption,
+    check_device,
+    kind_actions,
+    say,
+)
 from alttext.report import check_lines, summary, write_json, write_review
 
 TargetsArgument = Annotated[
@@ -51,6 +60,8 @@ def fill(
     model: ModelOption = None,
     device: DeviceOption = "auto",
     batch_size: BatchOption = 16,
+    kind_action: KindActionOption = None,
+    ocr_timeout: OcrTimeoutOption = 15.0,
 ) -> None:
     """Write alt text for every image that needs it, changing no other byte."""
     if any(is_url(t) for t in targets) and out is None and not (dry_run or diff):
@@ -72,7 +83,7 @@ def fill(
     )
     if out is not None and not (dry_run or diff):
         make_out_dir(out)
-    describer = load_describer(model, device, batch_size, options)
+    describer = load_describer(model, device, batch_size, options, kind_actions(kind_action), ocr_timeout)
     run = pipeline.fill(targets, describer, options)
     say(summary(run.records, run.pages, len(run.failures)))
     write_reports(run, report, review)
@@ -105,12 +116,14 @@ def make_out_dir(out: Path) -> None:
         raise typer.Exit(1) from None
 
 
-def load_describer(model: Path | None, device: str, batch_size: int, options: pipeline.Options):
+def load_describer(model: Path | None, device: str, batch_size: int, options: pipeline.Options,
+                   actions: dict[str, str], ocr_timeout: float):
     from alttext.describe import make_describer
 
     try:
         # fill applies the floor itself, so that cached captions serve any --min-confidence.
-        describer = make_describer(model, device, batch_size, min_confidence=0.0, on_device_note=say)
+        describer = make_describer(model, device, batch_size, min_confidence=0.0, on_device_note=say, actions=actions,
+                                   ocr_timeout=ocr_timeout)
     except AltTextError as error:
         say(str(error))
         raise typer.Exit(1) from None

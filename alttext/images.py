@@ -50,10 +50,13 @@ def open_image(data: bytes, source: str) -> Image.Image:
         raise SourceError(source, reason) from None
 
 
-def load_pixels(data: bytes, source: str, size: int) -> np.ndarray:
+def squash(im: Image.Image, size: int) -> np.ndarray:
     """(size, size, 3) uint8: a plain resize, as the training photos were squashed, not cropped."""
-    im = open_image(data, source)
     return np.asarray(im.resize((size, size), Image.BICUBIC), dtype=np.uint8)
+
+
+def load_pixels(data: bytes, source: str, size: int) -> np.ndarray:
+    return squash(open_image(data, source), size)
 
 
 def normalise(pixels: np.ndarray, meta: dict) -> np.ndarray:

@@ -15,11 +15,26 @@ ModelOption = Annotated[
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when usable, else CPU), cuda or cpu.")]
 BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="Images per model batch.")]
 BeamOption = Annotated[int | None, typer.Option("--beam-size", min=1, help="Beams per image (default: the model's).")]
+KindActionOption = Annotated[
+    list[str] | None,
+    typer.Option("--kind-action", metavar="KIND=ACTION",
+                 help="What to write for a kind of image, e.g. art=caption; repeatable (README: 'Image kinds')."),
+]
+OcrTimeoutOption = Annotated[float, typer.Option("--ocr-timeout", min=0.1, help="Seconds OCR may spend on one image.")]
 
 
 def say(line: str) -> None:
     """One line for the user, on stderr."""
     typer.echo(f"alttext: {line}", err=True)
+
+
+def kind_actions(pairs: list[str] | None) -> dict[str, str]:
+    from alttext.kinds import parse_actions
+
+    try:
+        return parse_actions(pairs or [])
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--kind-action") from None
 
 
 def check_device(device: str) -> None:

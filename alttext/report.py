@@ -57,6 +57,9 @@ def summary(records: list[Record], pages: int, failed: int) -> str:
         f"  skipped: {actions[SKIPPED]}",
         f"  kept as they were: {actions[KEPT]}",
     ]
+    kinds = Counter(r.kind for r in records if r.kind)
+    if kinds:
+        lines.append("  kinds: " + ", ".join(f"{kind} {count}" for kind, count in kinds.most_common()))
     reasons = Counter((r.action, r.reason) for r in records if r.action in (FOR_REVIEW, SKIPPED))
     for (action, reason), count in sorted(reasons.items(), key=lambda item: -item[1]):
         lines.append(f"    {count} {action}: {reason}")
@@ -101,7 +104,7 @@ img {{ max-width: {side}px; max-height: {side}px; }}
 <h1>Alt text to review</h1>
 <p>{count} images. Rows in yellow need a person's decision; rows in red got no alt text.</p>
 <table>
-<tr><th>Image</th><th>Page</th><th>Alt text written</th><th>Confidence</th><th>Flags</th></tr>
+<tr><th>Image</th><th>Page</th><th>Kind</th><th>Alt text written</th><th>Confidence</th><th>Flags</th></tr>
 {rows}
 </table>
 </body>
@@ -124,7 +127,7 @@ def _review_row(record: Record) -> str:
     flags = esc(f"{record.action}: {record.reason}" if record.reason else record.action)
     return (
         f'<tr class="{esc(record.action)}"><td>{picture}<br><small>{esc(short(record.source))}'
-        f"</small></td><td>{esc(record.page)}:{record.line}</td><td>{alt}</td>"
+        f"</small></td><td>{esc(record.page)}:{record.line}</td><td>{esc(record.kind or '')}</td><td>{alt}</td>"
         f"<td>{confidence}</td><td>{flags}</td></tr>"
     )
 

@@ -1,0 +1,287 @@
+"""Image kinds: the decoration rules, the kind head in a bundle, each kind's path through `caption`
+and `fill`, and OCR that is missing, slow or broken."""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from imagefiles import encode, gradient, write_all
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from typer.testing import CliRunner
+
+import alttext.ocr
+from alttext.cli import app
+from alttext.kinds import HEAD_FILE, decoration_rule, parse_actions
+from alttext.ocr import Reader, clean_line, join_row, words
+
+TESTS = Path(__file__).resolve().parent
+runner = CliRunner()
+
+
+# ---------------------------------------------------------------- pictures of each kind
+
+
+def photo(rng):
+    noise = rng.random((60, 80, 3)) * 255
+    picture = Image.fromarray(noise.astype(np.uint8)).resize((320, 240), Image.BICUBIC)
+    return picture.filter(ImageFilter.GaussianBlur(rng.uniform(1, 3)))
+
+
+def text(rng):
+    picture = Image.new("RGB", (rng.integers(120, 220), rng.integers(36, 56)), tuple(rng.integers(0, 120, 3)))
+    font = ImageFont.load_default(int(rng.integers(16, 26)))
+    ImageDraw.Draw(picture).text((10, 6), "REGISTER", fill=(255, 255, 255), font=font)
+    return picture
+
+
+def screenshot(rng):
+    picture = Image.new("RGB", (int(rng.integers(500, 700)), int(rng.integers(350, 450))), (245, 245, 245))
+    draw = ImageDraw.Draw(picture)
+    draw.rectangle((0, 0, picture.width, 26), fill=tuple(int(v) for v in rng.integers(40, 90, 3)))
+    font = ImageFont.load_default(12)
+    for y in range(40, picture.height - 20, 18):
+        draw.text((12, y), "Host name: server.example.org  Port: 22", fill=(20, 20, 20), font=font)
+    return picture
+
+
+def icon(rng):
+    side = int(rng.integers(24, 48))
+    picture = Image.new("RGB", (side, side), (255, 255, 255))
+    ImageDraw.Draw(picture).ellipse((3, 3, side - 4, side - 4), fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+    return picture
+
+
+def chart(rng):
+    picture = Image.new("RGB", (400, 300), (255, 255, 255))
+    draw = ImageDraw.Draw(picture)
+    draw.line((40, 20, 40, 270, 390, 270), fill=(0, 0, 0), width=2)
+    for i, height in enumerate(rng.integers(30, 240, 6)):
+        draw.rectangle((60 + 55 * i, 270 - int(height), 95 + 55 * i, 269), fill=(50, 90, 200))
+    return picture
+
+
+def decoration(rng):
+    return gradient((int(rng.integers(40, 80)), int(rng.integers(5, 10))))
+
+
+def art(rng):
+    picture = Image.new("RGB", (300, 300), (250, 240, 220))
+    draw = ImageDraw.Draw(picture)
+    for _ in range(12):
+        x, y, r = (int(v) for v in rng.integers(0, 300, 3) // (1, 1, 3))
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
+    return picture
+
+
+MAKERS = {"photo": photo, "text": text, "screenshot": screenshot, "icon": icon, "chart": chart,
+          "decoration": decoration, "art": art}
+
+
+def pictures(seed: int, per_kind: int) -> dict[str, list[Image.Image]]:
+    rng = np.random.default_rng(seed)
+    return {kind: [make(rng) for _ in range(per_kind)] for kind, make in MAKERS.items()}
+
+
+@pytest.fixture(scope="module")
+def kinds_bundle(tiny_bundle, tmp_path_factory) -> Path:
+    """The tiny bundle with a head trained here, on 6 generated pictures of each kind."""
+    from alttext.bundle import load_bundle
+    from alttext.captioner import Captioner
+    from alttext.kinds import KINDS, STAT_NAMES
+    from training.kinds_train import features, train_mlp
+
+    folder = tmp_path_factory.mktemp("kinds")
+    bundle = folder / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    paths, labels = [], []
+    for kind, made in pictures(seed=1, per_kind=6).items():
+        for i, picture in enumerate(made):
+            paths.append(str(folder / f"{kind}{i}.png"))
+            picture.save(paths[-1])
+            labels.append(KINDS.index(kind))
+    captioner = Captioner(load_bundle(bundle, "cpu"))
+    found = features(paths, captioner)
+    arrays = train_mlp(np.concatenate([found["pooled"], found["stats"]], axis=1), np.array(labels), len(KINDS),
+                       hidden=32, epochs=300, seed=0)
+    np.savez(bundle / HEAD_FILE, labels=np.array(KINDS), stats=np.array(STAT_NAMES), encoder=np.array("lite0"),
+             photo_threshold=np.array(0.5, np.float32), **arrays)
+    return bundle
+
+
+@pytest.fixture
+def samples(tmp_path) -> dict[str, Path]:
+    """One new picture of each kind (another seed than the head saw), a 1x1 spacer and a 2 px rule."""
+    made = {f"{kind}.png": encode(p[0], "PNG") for kind, p in pictures(seed=7, per_kind=1).items()}
+    made["spacer.gif"] = encode(Image.new("RGB", (1, 1), (255, 255, 255)), "GIF")
+    made["rule.png"] = encode(gradient((2, 120)), "PNG")
+    return {Path(name).stem: path for name, path in zip(made, write_all(tmp_path / "imgs", made))}
+
+
+@pytest.fixture
+def fake_ocr(monkeypatch):
+    """OCR through tests/fake_ocr.py; returns a function that picks which of its engines."""
+    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+
+    def use(name: str) -> None:
+        monkeypatch.setattr(alttext.ocr, "ENGINE", f"fake_ocr:{name}")
+
+    use("fixed")
+    return use
+
+
+def caption_json(bundle: Path, *args) -> tuple[int, dict]:
+    result = runner.invoke(app, ["caption", "--json", "--model", str(bundle), *map(str, args)])
+    records = json.loads(result.stdout)
+    return result.exit_code, {Path(r["source"]).stem: r for r in records}
+
+
+# ---------------------------------------------------------------- rules and clean-up
+
+
+@pytest.mark.parametrize("size,name,colour_count", [((1, 1), "a.png", 2), ((2, 300), "rule.png", 2),
+                                                    ((500, 1), "line.png", 2), ((50, 40), "flat.png", 1),
+                                                    ((20, 20), "spacer.gif", 2), ((20, 20), "clear_2.png", 2)])
+def test_unmistakable_decoration(size, name, colour_count):
+    picture = gradient(size) if colour_count == 2 else Image.new("RGB", size, (200, 10, 10))
+    assert decoration_rule(picture, f"https://example.org/img/{name}?v=3") is not None
+
+
+@pytest.mark.parametrize("size,name", [((64, 48), "photo.png"), ((64, 48), "transparent.png"),
+                                       ((3, 40), "slice.png"), ((64, 48), "spacers-of-the-world.jpg")])
+def test_not_unmistakable(size, name):
+    assert decoration_rule(gradient(size), name) is None
+
+
+def test_ocr_lines_are_cleaned():
+    assert join_row([[47, 9, 157, 39, "GISTER", 0.99], [18, 11, 62, 37, "RE", 0.99]]).strip() == "REGISTER"
+    assert clean_line(" CALL  FOR PAPERS | ") == "Call for papers"
+    assert clean_line("SSH") == "SSH"
+    reading = words([[0, 40, 50, 60, "second", 0.9], [0, 0, 50, 20, "First line", 0.9], [0, 80, 9, 90, "x", 0.1]])
+    assert (reading.text, reading.title) == ("First line second", "First line")
+    assert words([[0, 0, 5, 5, "~~", 0.99]]).text == ""
+    assert len(words([[0, 0, 5, 5, "word " * 60, 0.99]]).text) <= 125
+
+
+def test_kind_actions_are_checked():
+    assert parse_actions(["art=caption"])["art"] == "caption"
+    for bad in ("art=poem", "cat=caption", "art"):
+        with pytest.raises(ValueError):
+            parse_actions([bad])
+
+
+# ---------------------------------------------------------------- caption
+
+
+def test_each_kind_through_caption(kinds_bundle, samples, fake_ocr):
+    code, records = caption_json(kinds_bundle, *samples.values())
+    assert code == 0, records
+    assert {name: r["kind"] for name, r in records.items()} == {
+        "photo": "photo", "text": "text", "screenshot": "screenshot", "icon": "icon", "chart": "chart",
+        "decoration": "decoration", "art": "art", "spacer": "decoration", "rule": "decoration"}
+    assert records["photo"]["action"] in ("alt", "review") and "confidence" in records["photo"]
+    assert records["text"] == {"source": str(samples["text"]), "action": "alt", "alt": "Network settings OK",
+                               "kind": "text", "reason": "an image of text: its words, read by OCR"}
+    assert records["screenshot"]["action"] == "review"
+    assert records["screenshot"]["alt"] == "Screenshot of Network settings."
+    for name in ("icon", "chart", "art", "decoration"):
+        assert records[name]["action"] == "review" and "alt" not in records[name] and records[name]["reason"]
+    assert records["spacer"]["action"] == "alt" and records["spacer"]["alt"] == ""
+    assert "1×1" in records["spacer"]["reason"]
+
+
+def test_kind_actions_can_be_overridden(kinds_bundle, samples, fake_ocr):
+    code, records = caption_json(kinds_bundle, "--kind-action", "icon=caption", "--kind-action", "text=review",
+                                 "--kind-action", "decoration=review", samples["icon"], samples["text"],
+                                 samples["spacer"])
+    assert code == 0
+    assert "confidence" in records["icon"] and records["icon"]["kind"] == "icon"
+    assert records["text"]["action"] == "review" and "alt" not in records["text"]
+    assert records["spacer"]["action"] == "review"
+    bad = runner.invoke(app, ["caption", "--model", str(kinds_bundle), "--kind-action", "icon=poem", "x.png"])
+    assert bad.exit_code == 2 and "no action 'poem'" in bad.output
+
+
+def test_without_a_head_only_the_rules_decide(tiny_bundle, samples):
+    code, records = caption_json(tiny_bundle, samples["text"], samples["spacer"])
+    assert code == 0
+    assert records["text"]["kind"] == "unknown" and "kinds.npz" in records["text"]["reason"]
+    assert "confidence" in records["text"]
+    assert records["spacer"]["alt"] == "" and records["spacer"]["kind"] == "decoration"
+
+
+def test_a_broken_head_is_a_clear_error(bundle_copy, samples):
+    (bundle_copy / HEAD_FILE).write_bytes(b"not numpy")
+    result = runner.invoke(app, ["caption", "--model", str(bundle_copy), str(samples["photo"])])
+    assert result.exit_code == 1 and "kinds.npz: unreadable" in result.output
+
+
+# ---------------------------------------------------------------- OCR missing, slow, broken
+
+
+def test_ocr_missing(kinds_bundle, samples, monkeypatch):
+    monkeypatch.setattr(alttext.ocr, "ENGINE", "no_such_ocr_engine:read")
+    code, records = caption_json(kinds_bundle, samples["text"], samples["screenshot"])
+    assert code == 0
+    assert records["text"]["action"] == "review" and "OCR is not installed" in records["text"]["reason"]
+    assert records["screenshot"]["alt"] == "Screenshot." and "OCR is not installed" in records["screenshot"]["reason"]
+
+
+def test_ocr_timeout_ends_the_worker_and_goes_on(kinds_bundle, samples, fake_ocr):
+    fake_ocr("slow")
+    started = time.monotonic()
+    code, records = caption_json(kinds_bundle, "--ocr-timeout", "0.5", samples["text"], samples["screenshot"])
+    assert code == 0 and time.monotonic() - started < 30
+    for name in ("text", "screenshot"):
+        assert "OCR ran out of time (reading took over 0.5 s)" in records[name]["reason"], records[name]
+
+
+def test_ocr_that_cannot_start(fake_ocr):
+    fake_ocr("broken")
+    reader = Reader(timeout_s=5)
+    first = reader.read(gradient())
+    assert "OCR could not start: RuntimeError: no models here" in first.failure
+    assert reader.read(gradient()).failure == first.failure and not reader.available
+
+
+def test_real_ocr_reads_a_button():
+    pytest.importorskip("rapidocr_onnxruntime", reason="RapidOCR is not installed (README: 'Image kinds')")
+    button = Image.new("RGB", (200, 50), (30, 90, 200))
+    ImageDraw.Draw(button).text((22, 10), "REGISTER", fill="white", font=ImageFont.load_default(26))
+    reader = Reader(timeout_s=60)
+    try:
+        assert reader.read(button).text == "Register"
+    finally:
+        reader.close()
+
+
+# ---------------------------------------------------------------- fill
+
+
+def test_each_kind_through_fill(kinds_bundle, samples, fake_ocr, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALTTEXT_CACHE_DIR", str(tmp_path / "cache"))
+    site = samples["photo"].parent
+    (site / "index.html").write_text("".join(f'<img src="{p.name}">\n' for p in samples.values()))
+    report, review = tmp_path / "report.json", tmp_path / "review.html"
+    result = runner.invoke(app, ["fill", str(site), "--model", str(kinds_bundle), "--report", str(report),
+                                 "--review", str(review)])
+    assert result.exit_code == 0, result.output
+    page = (site / "index.html").read_text()
+    assert '<img src="rule.png" alt="" data-alt-generated="alttext">' in page
+    assert '<img src="text.png" alt="Network settings OK" data-alt-generated="alttext">' in page
+    assert '<img src="screenshot.png" alt="Screenshot of Network settings." data-alt-generated="alttext">' in page
+    for name in ("icon", "chart", "art", "decoration"):
+        assert f'<img src="{name}.png">' in page
+    records = {Path(r["source"]).stem: r for r in json.loads(report.read_text())}
+    assert records["text"]["action"] == "filled" and records["text"]["kind"] == "text"
+    assert "read by OCR" in records["text"]["reason"]
+    assert records["icon"]["action"] == "review" and "icon or logo" in records["icon"]["reason"]
+    assert records["rule"]["action"] == "filled" and records["rule"]["alt"] == ""
+    assert records["rule"]["kind"] == "decoration" and "2×120" in records["rule"]["reason"]
+    # fill takes a 1x1 image for a lazy-loading placeholder (alttext.resolve): skipped, never captioned
+    assert records["spacer"]["action"] == "skipped" and "placeholder" in records["spacer"]["reason"]
+    shown = review.read_text()
+    assert "<th>Kind</th>" in shown and "<td>chart</td>" in shown and "a chart or diagram" in shown
+    assert "kinds: " in result.output
