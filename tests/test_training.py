@@ -127,3 +127,21 @@ def test_two_process_ddp_with_gloo(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stderr.count("xe epoch 1") == 1  # only rank 0 reports
     assert (tmp_path / "run" / "best.pt").exists()
+
+
+def test_calibration_picks_the_lowest_threshold_with_few_unrelated_captions(tmp_path, bundle_copy):
+    from training.calibrate import main as calibrate
+
+    data = make_flickr8k(tmp_path / "f8k")
+    good = "A dog runs on the grass number 1 ."
+    report = {"split": "train", "captions": [
+        {"image": "a.jpg", "alt": good, "confidence": 0.9},
+        {"image": "b.jpg", "alt": "A red bus in the city.", "confidence": 0.3},
+    ]}
+    (tmp_path / "dev.json").write_text(json.dumps(report))
+    calibrate([str(tmp_path / "dev.json"), "--data", f"flickr8k:{data}", "--bundle", str(bundle_copy),
+               "--max-unrelated", "0.0"])
+    meta = json.loads((bundle_copy / "model.json").read_text())
+    assert 0.3 < meta["min_confidence"] <= 0.9
+    captioned = [row["captioned"] for row in meta["calibration"]["table"]]
+    assert captioned == sorted(captioned, reverse=True) and captioned[0] == 1.0

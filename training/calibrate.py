@@ -1,0 +1,72 @@
+"""Choose a bundle's review threshold (model.json `min_confidence`) on the dev split.
+
+    python -m training.evaluate BUNDLE --data flickr8k:DIR --split dev --out runs/dev.json
+    python -m training.calibrate runs/dev.json --data flickr8k:DIR --bundle BUNDLE --max-unrelated 0.05
+
+A caption counts as unrelated when its own CIDEr-D against the photo's five references is under
+--unrelated-below. For each threshold the table gives the share of photos that still get a caption
+and the share of those captions that are unrelated; the chosen threshold is the lowest whose
+unrelated share is at most --max-unrelated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from training.cider import CiderD
+from training.data import read_dataset
+from training.vocab import tokenize
+
+
+def per_image_cider(report: dict, data: str) -> tuple[np.ndarray, np.ndarray]:
+    photos = {p.path.name: p for p in read_dataset(data) if p.split == report["split"]}
+    scorer = CiderD({c["image"]: [tokenize(r) for r in photos[c["image"]].captions] for c in report["captions"]})
+    cider = np.array([scorer.score(c["image"], tokenize(c["alt"])) for c in report["captions"]])
+    confidence = np.array([c["confidence"] for c in report["captions"]])
+    return confidence, cider
+
+
+def table(confidence: np.ndarray, cider: np.ndarray, unrelated_below: float) -> list[dict]:
+    rows = []
+    for t in np.round(np.arange(0.0, 0.61, 0.025), 3):
+        kept = confidence >= t
+        rows.append({
+            "threshold": float(t),
+            "captioned": round(float(kept.mean()), 3),
+            "unrelated_among_captioned": round(float((cider[kept] < unrelated_below).mean()), 3) if kept.any() else 0.0,
+            "mean_cider_d_captioned": round(float(cider[kept].mean()), 3) if kept.any() else 0.0,
+        })
+    return rows
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("report", type=Path, help="JSON written by training.evaluate on the dev split")
+    p.add_argument("--data", required=True)
+    p.add_argument("--bundle", type=Path, help="write the chosen threshold into this bundle's model.json")
+    p.add_argument("--unrelated-below", type=float, default=0.1)
+    p.add_argument("--max-unrelated", type=float, default=0.05)
+    args = p.parse_args(argv)
+
+    report = json.loads(args.report.read_text())
+    rows = table(*per_image_cider(report, args.data), args.unrelated_below)
+    for row in rows:
+        print(json.dumps(row))
+    chosen = next((r for r in rows if r["unrelated_among_captioned"] <= args.max_unrelated), rows[-1])
+    print(f"chosen threshold {chosen['threshold']}: {chosen['captioned']:.1%} of dev photos captioned, "
+          f"{chosen['unrelated_among_captioned']:.1%} of those unrelated")
+    if args.bundle:
+        meta_path = args.bundle / "model.json"
+        meta = json.loads(meta_path.read_text())
+        meta["min_confidence"] = chosen["threshold"]
+        meta["calibration"] = {"split": report["split"], "unrelated_below_cider_d": args.unrelated_below,
+                               "max_unrelated": args.max_unrelated, "table": rows}
+        meta_path.write_text(json.dumps(meta, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
