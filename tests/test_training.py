@@ -111,12 +111,14 @@ def test_train_export_caption_on_twenty_flickr8k_photos(flickr8k, tmp_path):
     record = json.loads(cap.stdout)[0]
     assert record["source"] == str(photo) and record["confidence"] > 0
     scores = subprocess.run([sys.executable, "-m", "training.evaluate", str(bundle), "--data", f"flickr8k:{flickr8k}",
-                             "--split", "test", "--limit", "5", "--out", str(tmp_path / "eval.json")],
+                             "--split", "test", "--limit", "5", "--out", str(tmp_path / "eval.json"), "--record"],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert scores.returncode == 0, scores.stderr[-2000:]
     report = json.loads((tmp_path / "eval.json").read_text())
     assert set(report["scores"]) == {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"}
     assert len(report["captions"]) == 5 and json.loads(scores.stdout)["scores"] == report["scores"]
+    recorded = json.loads((bundle / "model.json").read_text())["scores"]["test"]
+    assert recorded["scores"] == report["scores"] and recorded["images"] == 5
 
 
 def test_two_process_ddp_with_gloo(tmp_path):

@@ -68,6 +68,7 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     p.add_argument("--out", type=Path, help="JSON file for the scores and every caption")
+    p.add_argument("--record", action="store_true", help="also write the scores into the bundle's model.json")
     args = p.parse_args(argv)
 
     photos = [ph for ph in read_dataset(args.data) if ph.split == args.split]
@@ -90,7 +91,18 @@ def main(argv=None):
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=1) + "\n")
+    if args.record:
+        record_scores(args.model, report)
     print(json.dumps({k: v for k, v in report.items() if k != "captions"}))
+
+
+def record_scores(bundle: Path, report: dict) -> None:
+    """model.json's scores[split]: what the bundle scored, and how it was run."""
+    meta_path = Path(bundle) / "model.json"
+    meta = json.loads(meta_path.read_text())
+    keep = ("images", "beam_size", "length_penalty", "scores")
+    meta.setdefault("scores", {})[report["split"]] = {k: report[k] for k in keep}
+    meta_path.write_text(json.dumps(meta, indent=1) + "\n")
 
 
 if __name__ == "__main__":
