@@ -29,7 +29,7 @@ from alttext.describe import Description
 from alttext.errors import AltTextError, SourceError
 from alttext.fetch import fetch_url, is_url, read_file
 from alttext.report import FILLED, FOR_REVIEW, KEPT, SKIPPED, Progress, Record, thumbnail
-from alttext.resolve import Locator, check_image, load, locate, page_url
+from alttext.resolve import Locator, Placeholder, check_image, load, locate, page_url
 from alttext.scan import EMPTY, FILL, KEEP, NEEDS_ALT, REPORT, REVIEW, Image, Scan, scan
 from alttext.splice import MARKER, alt_edit, apply
 
@@ -293,12 +293,18 @@ class ImageDescriptions:
             self.run_model(pending)
 
     def load(self, chain: Chain) -> tuple[Locator, bytes, str | None] | SourceError:
-        """The first candidate that is a readable picture, or the first candidate's error."""
+        """The first candidate that is a readable picture, or the first candidate's error. A tiny
+        picture with nothing else behind it is a spacer: it goes to the describer, whose
+        decoration rule gives it alt=""."""
         first_error = None
         for locator in chain:
             try:
                 data = load(locator)
                 check_image(data, str(locator))
+            except Placeholder as error:
+                if len(chain) > 1:
+                    first_error = first_error or error
+                    continue
             except SourceError as error:
                 first_error = first_error or error
                 continue

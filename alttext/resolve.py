@@ -91,6 +91,10 @@ def decode_data_url(url: str) -> bytes:
     return unquote_to_bytes(payload)
 
 
+class Placeholder(SourceError):
+    """A picture too small to be anything but a lazy-load placeholder or a spacer."""
+
+
 def check_image(data: bytes, source: str) -> tuple[int, int]:
     """The image's size in pixels; SourceError for what is not a picture we can caption."""
     try:
@@ -103,7 +107,7 @@ def check_image(data: bytes, source: str) -> tuple[int, int]:
             raise SourceError(source, "SVG images are not supported") from None
         raise SourceError(source, "not an image in a format alttext can read") from None
     if width < MIN_SIDE and height < MIN_SIDE:
-        raise SourceError(source, f"a {width}x{height} placeholder, not a picture")
+        raise Placeholder(source, f"a {width}x{height} placeholder, not a picture")
     return width, height
 
 

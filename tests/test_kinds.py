@@ -270,6 +270,7 @@ def test_each_kind_through_fill(kinds_bundle, samples, fake_ocr, tmp_path, monke
     assert result.exit_code == 0, result.output
     page = (site / "index.html").read_text()
     assert '<img src="rule.png" alt="" data-alt-generated="alttext">' in page
+    assert '<img src="spacer.gif" alt="" data-alt-generated="alttext">' in page
     assert '<img src="text.png" alt="Network settings OK" data-alt-generated="alttext">' in page
     assert '<img src="screenshot.png" alt="Screenshot of Network settings." data-alt-generated="alttext">' in page
     for name in ("icon", "chart", "art", "decoration"):
@@ -280,8 +281,9 @@ def test_each_kind_through_fill(kinds_bundle, samples, fake_ocr, tmp_path, monke
     assert records["icon"]["action"] == "review" and "icon or logo" in records["icon"]["reason"]
     assert records["rule"]["action"] == "filled" and records["rule"]["alt"] == ""
     assert records["rule"]["kind"] == "decoration" and "2×120" in records["rule"]["reason"]
-    # fill takes a 1x1 image for a lazy-loading placeholder (alttext.resolve): skipped, never captioned
-    assert records["spacer"]["action"] == "skipped" and "placeholder" in records["spacer"]["reason"]
+    # a lone 1x1 image is a spacer, not a lazy-load placeholder: alt="" by the decoration rule
+    assert records["spacer"]["action"] == "filled" and records["spacer"]["alt"] == ""
+    assert records["spacer"]["kind"] == "decoration"
     shown = review.read_text()
     assert "<th>Kind</th>" in shown and "<td>chart</td>" in shown and "a chart or diagram" in shown
     assert "kinds: " in result.output
