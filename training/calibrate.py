@@ -6,7 +6,9 @@
 A caption counts as unrelated when its own CIDEr-D against the photo's five references is under
 --unrelated-below. For each threshold the table gives the share of photos that still get a caption
 and the share of those captions that are unrelated; the chosen threshold is the lowest whose
-unrelated share is at most --max-unrelated.
+unrelated share is at most --max-unrelated. With --non-photos (the manifest training.kinds_data
+wrote), the held-out pictures that are not photos are captioned too, and the table gives the share
+of them whose caption would clear each threshold if the kind head took them for photos.
 """
 
 from __future__ import annotations
@@ -30,7 +32,24 @@ def per_image_cider(report: dict, data: str) -> tuple[np.ndarray, np.ndarray]:
     return confidence, cider
 
 
-def table(confidence: np.ndarray, cider: np.ndarray, unrelated_below: float) -> list[dict]:
+def non_photo_confidence(manifest: Path, bundle: Path) -> np.ndarray:
+    """Caption confidence of the held-out non-photo pictures of training.kinds_data."""
+    from alttext.bundle import load_bundle
+    from alttext.captioner import Captioner
+    from alttext.fetch import read_file
+    from alttext.images import load_pixels
+
+    rows = [line.split("\t") for line in manifest.read_text().splitlines()]
+    paths = [path for path, kind, _, split in rows if kind != "photo" and split != "train"]
+    captioner = Captioner(load_bundle(bundle, "cpu"))
+    confidence = []
+    for i in range(0, len(paths), 32):
+        pixels = np.stack([load_pixels(read_file(Path(p)), p, captioner.input_size) for p in paths[i : i + 32]])
+        confidence += [c.confidence for c in captioner.caption(pixels)]
+    return np.array(confidence)
+
+
+def table(confidence: np.ndarray, cider: np.ndarray, unrelated_below: float, others: np.ndarray | None) -> list[dict]:
     rows = []
     for t in np.round(np.arange(0.0, 0.61, 0.025), 3):
         kept = confidence >= t
@@ -39,6 +58,7 @@ def table(confidence: np.ndarray, cider: np.ndarray, unrelated_below: float) -> 
             "captioned": round(float(kept.mean()), 3),
             "unrelated_among_captioned": round(float((cider[kept] < unrelated_below).mean()), 3) if kept.any() else 0.0,
             "mean_cider_d_captioned": round(float(cider[kept].mean()), 3) if kept.any() else 0.0,
+            **({"non_photos_over": round(float((others >= t).mean()), 3)} if others is not None else {}),
         })
     return rows
 
@@ -50,10 +70,12 @@ def main(argv=None):
     p.add_argument("--bundle", type=Path, help="write the chosen threshold into this bundle's model.json")
     p.add_argument("--unrelated-below", type=float, default=0.1)
     p.add_argument("--max-unrelated", type=float, default=0.05)
+    p.add_argument("--non-photos", type=Path, help="manifest.tsv of training.kinds_data (needs --bundle)")
     args = p.parse_args(argv)
 
     report = json.loads(args.report.read_text())
-    rows = table(*per_image_cider(report, args.data), args.unrelated_below)
+    others = non_photo_confidence(args.non_photos, args.bundle) if args.non_photos and args.bundle else None
+    rows = table(*per_image_cider(report, args.data), args.unrelated_below, others)
     for row in rows:
         print(json.dumps(row))
     chosen = next((r for r in rows if r["unrelated_among_captioned"] <= args.max_unrelated), rows[-1])
