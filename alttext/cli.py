@@ -71,6 +71,16 @@ def read_source(source: str, timeout: float) -> bytes:
     return fetch.read_file(path, source)
 
 
+def read_or_fail(source: str, timeout: float):
+    """(source, bytes), or the Description of why they cannot be read."""
+    from alttext.describe import Description
+
+    try:
+        return source, read_source(source, timeout)
+    except SourceError as e:
+        return Description(source, "error", reason=e.reason)
+
+
 @app.command()
 def caption(
     sources: Annotated[list[str], typer.Argument(help="Image files, directories, globs, http(s) URLs, or - (stdin).")],
@@ -98,18 +108,10 @@ def caption(
     results: list[Description] = []
     failed = False
     for start in range(0, len(names), batch_size):
-        items, chunk = [], []
-        for name in names[start : start + batch_size]:
-            try:
-                items.append((name, read_source(name, timeout)))
-            except SourceError as e:
-                items.append((name, b""))
-                chunk.append(Description(name, "error", reason=e.reason))
-                continue
-            chunk.append(None)
-        described = iter(describer([item for item, done in zip(items, chunk) if done is None]))
-        for done in chunk:
-            result = done or next(described)
+        read = [read_or_fail(name, timeout) for name in names[start : start + batch_size]]
+        described = iter(describer([r for r in read if isinstance(r, tuple)]))
+        for r in read:
+            result = next(described) if isinstance(r, tuple) else r
             failed |= result.action == "error"
             results.append(result)
             if not as_json:
