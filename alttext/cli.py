@@ -17,6 +17,7 @@ from alttext.options import (
     BeamOption,
     DeviceOption,
     KindActionOption,
+    MinConfidenceOption,
     ModelOption,
     OcrTimeoutOption,
     check_device,
@@ -92,6 +93,7 @@ def caption(
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a URL.")] = 10.0,
     kind_action: KindActionOption = None,
     ocr_timeout: OcrTimeoutOption = 15.0,
+    min_confidence: MinConfidenceOption = None,
 ):
     """Print alt text for each image: SOURCE<TAB>ALT, one line per image."""
     from alttext.describe import Description, make_describer
@@ -99,8 +101,8 @@ def caption(
     check_device(device)
     actions = kind_actions(kind_action)
     try:
-        describer = make_describer(model, device, batch_size, beam_size, on_device_note=say, actions=actions,
-                                   ocr_timeout=ocr_timeout)
+        describer = make_describer(model, device, batch_size, beam_size, min_confidence, on_device_note=say,
+                                   actions=actions, ocr_timeout=ocr_timeout)
     except ModelError as e:
         say(str(e))
         raise typer.Exit(1) from None

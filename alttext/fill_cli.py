@@ -15,6 +15,7 @@ from alttext.options import (
     BatchOption,
     DeviceOption,
     KindActionOption,
+    MinConfidenceOption,
     ModelOption,
     OcrTimeoutOption,
     check_device,
@@ -43,10 +44,7 @@ def fill(
     diff: Annotated[bool, typer.Option("--diff", help="Print a unified diff instead of writing.")] = False,
     report: Annotated[Path | None, typer.Option(help="Write one JSON record per image.")] = None,
     review: Annotated[Path | None, typer.Option(help="Write an HTML page for a person to check the results.")] = None,
-    min_confidence: Annotated[
-        float | None,
-        typer.Option(min=0.0, max=1.0, help="Below it, write no alt and flag for review (default: the model's)."),
-    ] = None,
+    min_confidence: MinConfidenceOption = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help='Replace alt text a person wrote (never alt="").')
     ] = False,

@@ -14,6 +14,11 @@ ModelOption = Annotated[
 ]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto (CUDA when usable, else CPU), cuda or cpu.")]
 BatchOption = Annotated[int, typer.Option("--batch-size", min=1, help="Images per model batch.")]
+MinConfidenceOption = Annotated[
+    float | None,
+    typer.Option("--min-confidence", min=0.0, max=1.0,
+                 help="Below it, write no caption and flag for review (default: the model's)."),
+]
 BeamOption = Annotated[int | None, typer.Option("--beam-size", min=1, help="Beams per image (default: the model's).")]
 KindActionOption = Annotated[
     list[str] | None,

@@ -113,6 +113,7 @@ def write_model_json(model: Captioner, saved: dict, out_dir: Path, extra: dict) 
             "torch": torch.__version__,
             "dev_cider_d": saved.get("dev_cider"),
             "training": saved.get("history"),
+            "started_from": saved.get("started_from"),
         },
         "scores": {},
     }

@@ -233,7 +233,7 @@ def start_from(decoder: Decoder, path: Path, vocab: Vocabulary, device) -> dict:
     if saved["vocab"] != vocab.words:
         raise SystemExit(f"{path}: trained with another vocabulary; use the same data and --min-count")
     decoder.load_state_dict(saved["decoder"])
-    return {**saved, "history": []}
+    return {**saved, "history": [], "started_from": {"checkpoint": str(path), "history": saved.get("history")}}
 
 
 def checkpoint(decoder: Decoder, vocab: Vocabulary, args, extra: dict) -> dict:
@@ -308,7 +308,8 @@ def main(argv=None):
         state["best"] = max(score, state["best"])
         state["stale"] = 0 if improved else state["stale"] + 1
         if improved:
-            best.update(checkpoint(decoder, vocab, args, {"dev_cider": score, "history": list(state["history"])}))
+            extra = {"dev_cider": score, "history": list(state["history"]), "started_from": best.get("started_from")}
+            best.update(checkpoint(decoder, vocab, args, extra))
         if rank == 0:
             log.info("%s epoch %d: %s %.4f, dev CIDEr-D %.4f%s", state["phase"], state["epoch"], metric_name,
                      value, score, " (best)" if improved else "")
