@@ -145,7 +145,7 @@ class Describer:
                                reason=f"{note}: the model wrote no words")
         if confidence < self.min_confidence:
             return Description(source, "review", confidence=confidence, kind=kind.name,
-                               reason=f"{note}: confidence {confidence:.2f} is under {self.min_confidence:g} "
+                               reason=f"{note}: confidence {confidence:.3f} is under {self.min_confidence:g} "
                                       f"(the model's guess, not written: {cap.text!r})")
         return Description(source, "alt", cap.text, confidence, kind.name, note)
 

@@ -354,7 +354,7 @@ def _captioned(record: Record, image: Image, found: Description, options: Option
     if found.action == "error" or (found.action == "alt" and alt is None):
         record.action, record.reason = SKIPPED, found.reason or "no caption"
     elif floor is not None and found.confidence is not None and found.confidence < floor:
-        reason = f"confidence {found.confidence:.2f} is below --min-confidence {floor:g}"
+        reason = f"confidence {found.confidence:.3f} is below --min-confidence {floor:g}"
         record.action, record.reason = FOR_REVIEW, reason
     elif found.action == "review":
         record.action, record.alt = FOR_REVIEW, alt
