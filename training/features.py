@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from alttext.fetch import read_file
+from alttext.images import load_pixels
 from training.model import Encoder, normalise
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,9 @@ class _Images(Dataset):
         return len(self.paths)
 
     def __getitem__(self, i):
-        with Image.open(self.paths[i]) as im:
-            im = im.convert("RGB").resize((self.size, self.size), Image.BICUBIC)
-            return torch.from_numpy(np.asarray(im).copy())
+        # the runtime's own loader, so that training sees the pixels users' images will give
+        path = Path(self.paths[i])
+        return torch.from_numpy(load_pixels(read_file(path), str(path), self.size).copy())
 
 
 def cache_path(paths: list[Path], encoder: str, cache_dir: Path) -> Path:
