@@ -247,17 +247,8 @@ def checkpoint(decoder: Decoder, vocab: Vocabulary, args, extra: dict) -> dict:
     }
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    start = time.time()
-    deadline = deadline_after(start, args.time_budget)
-    rank, world, device = setup_distributed(args.device)
-    seed_everything(args.seed)
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-    args.out.mkdir(parents=True, exist_ok=True)
-
+def load_splits(args, rank: int, world: int, device) -> tuple[Vocabulary, Split, Split]:
+    """The vocabulary of the train split, and the train and dev splits with their cached features."""
     photos = read_dataset(args.data)
     by_split = {s: [p for p in photos if p.split == s] for s in ("train", "dev")}
     if args.limit:
@@ -271,7 +262,20 @@ def main(argv=None):
         splits[name] = Split(ps, feats, vocab, args.max_len, device)
     if world > 1 and rank == 0:
         dist.barrier()
-    train, dev = splits["train"], splits["dev"]
+    return vocab, splits["train"], splits["dev"]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    start = time.time()
+    deadline = deadline_after(start, args.time_budget)
+    rank, world, device = setup_distributed(args.device)
+    seed_everything(args.seed)
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    args.out.mkdir(parents=True, exist_ok=True)
+    vocab, train, dev = load_splits(args, rank, world, device)
     dev_scorer = CiderD(dev.refs)
     log.info("vocabulary %d words; %d train / %d dev photos; features ready in %.0f s",
              len(vocab), len(train.refs), len(dev.refs), time.time() - start)
