@@ -147,3 +147,27 @@ def test_calibration_picks_the_lowest_threshold_with_few_unrelated_captions(tmp_
     assert 0.3 < meta["min_confidence"] <= 0.9
     captioned = [row["captioned"] for row in meta["calibration"]["table"]]
     assert captioned == sorted(captioned, reverse=True) and captioned[0] == 1.0
+
+
+def test_self_critical_training_raises_the_reward():
+    """A toy problem: three 'images', two references each; the CIDEr-D reward must grow."""
+    import types
+
+    from training import train as T
+    from training.model import Decoder, DecoderConfig
+
+    torch.manual_seed(0)
+    refs = {0: ["a dog runs on grass", "a brown dog runs"], 1: ["a cat sleeps on a bed", "a cat is sleeping"],
+            2: ["a man rides a bike", "a man on a bike"]}
+    vocab = Vocabulary.build([c for cs in refs.values() for c in cs], 1)
+    grid = torch.randn(3, 1280, 2, 2)
+    split = types.SimpleNamespace(refs={i: [tokenize(c) for c in cs] for i, cs in refs.items()},
+                                  grid=grid, features=lambda ids: grid[ids])
+    decoder = Decoder(DecoderConfig(len(vocab), embed_dim=16, hidden_dim=32, feature_dim=32, attention_dim=16,
+                                    dropout=0.0))
+    args = types.SimpleNamespace(scst_samples=5, batch_size=5, max_len=8, clip=5.0, no_progress=True)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-2)
+    generator = torch.Generator().manual_seed(0)
+    rewards = [T.scst_epoch(decoder, split, CiderD(split.refs), vocab, optimizer, args, generator, 0, 1, 0)
+               for _ in range(100)]
+    assert sum(rewards[-20:]) / 20 > 1.3 * sum(rewards[:20]) / 20
