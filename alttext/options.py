@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-DEVICES = ("auto", "cuda", "cpu")
+from alttext.bundle import DEVICES
 
 ModelOption = Annotated[
     Path | None, typer.Option("--model", help="Model bundle directory (else $ALTTEXT_MODEL, else the bundled model).")

@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TextIO
 
-from PIL import Image as PILImage
+from alttext.errors import SourceError
+from alttext.images import open_image
 
 # What happened to one image.
 FILLED = "filled"  # alt written
@@ -78,12 +79,12 @@ def write_json(path: Path, records: list[Record]) -> None:
 def thumbnail(data: bytes) -> str | None:
     """A small JPEG of the image as a data: URI, or None when it cannot be decoded."""
     try:
-        with PILImage.open(io.BytesIO(data)) as image:
-            image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-            buffer = io.BytesIO()
-            image.convert("RGB").save(buffer, "JPEG", quality=80)
-    except (OSError, ValueError, PILImage.DecompressionBombError):
+        image = open_image(data, "thumbnail")
+    except SourceError:
         return None
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
