@@ -168,6 +168,6 @@ def test_self_critical_training_raises_the_reward():
     args = types.SimpleNamespace(scst_samples=5, batch_size=5, max_len=8, clip=5.0, no_progress=True)
     optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-2)
     generator = torch.Generator().manual_seed(0)
-    rewards = [T.scst_epoch(decoder, split, CiderD(split.refs), vocab, optimizer, args, generator, 0, 1, 0)
+    rewards = [T.scst_epoch(decoder, split, T.reward_scorer(split.refs), vocab, optimizer, args, generator, 0, 1, 0)
                for _ in range(100)]
     assert sum(rewards[-20:]) / 20 > 1.3 * sum(rewards[:20]) / 20

@@ -27,7 +27,7 @@ from training.cider import CiderD
 from training.data import read_dataset
 from training.features import DEFAULT_CACHE, grid_features
 from training.model import Decoder, DecoderConfig
-from training.vocab import Vocabulary, tokenize
+from training.vocab import END, Vocabulary, tokenize
 
 log = logging.getLogger("train")
 
@@ -184,6 +184,17 @@ def words(tokens: torch.Tensor, vocab: Vocabulary) -> list[list[str]]:
     return [vocab.decode(row).split() for row in tokens.tolist()]
 
 
+def reward_scorer(refs: dict) -> CiderD:
+    """CIDEr-D over references that end in <end>, so that a sample is rewarded for ending where
+    people end a sentence (without it self-critical training learns endings like "a dog in the")."""
+    return CiderD({key: [s + [END] for s in sentences] for key, sentences in refs.items()})
+
+
+def sample_words(tokens: torch.Tensor, vocab: Vocabulary) -> list[list[str]]:
+    """The words of each sample, with <end> kept when the sample ended (for reward_scorer)."""
+    return [w + [END] if vocab.end in row else w for w, row in zip(words(tokens, vocab), tokens.tolist())]
+
+
 @torch.no_grad()
 def dev_cider(decoder: Decoder, dev: Split, scorer: CiderD, vocab: Vocabulary, max_len: int) -> float:
     decoder.eval()
@@ -196,7 +207,8 @@ def dev_cider(decoder: Decoder, dev: Split, scorer: CiderD, vocab: Vocabulary, m
 
 
 def scst_epoch(decoder, train: Split, scorer: CiderD, vocab, optimizer, args, generator, rank, world, deadline):
-    """Self-critical training: reward = CIDEr-D of each sample, baseline = mean of the other samples."""
+    """Self-critical training: reward = CIDEr-D of each sample (scorer from reward_scorer),
+    baseline = mean of the other samples."""
     decoder.train()
     k = args.scst_samples
     per_step = max(args.batch_size // k, 1) * 2
@@ -206,7 +218,7 @@ def scst_epoch(decoder, train: Split, scorer: CiderD, vocab, optimizer, args, ge
         image_ids = batch.to(train.grid.device).repeat_interleave(k)
         tokens, logps, mask = decode(decoder, train.features(image_ids), args.max_len, vocab, sample=True)
         rewards = torch.tensor(
-            [scorer.score(i, w) for i, w in zip(image_ids.tolist(), words(tokens, vocab))],
+            [scorer.score(i, w) for i, w in zip(image_ids.tolist(), sample_words(tokens, vocab))],
             device=logps.device,
         ).view(-1, k)
         baseline = (rewards.sum(1, keepdim=True) - rewards) / (k - 1)
@@ -335,7 +347,7 @@ def main(argv=None):
             decoder.load_state_dict(best["decoder"])
         state.update(phase="scst", stale=0, scst_start=state["epoch"])
         optimizer = torch.optim.Adam(decoder.parameters(), lr=args.scst_lr)
-    train_scorer = CiderD(train.refs) if state["phase"] == "scst" else None
+    train_scorer = reward_scorer(train.refs) if state["phase"] == "scst" else None
     while state["phase"] == "scst" and state["epoch"] < state["scst_start"] + args.scst_epochs:
         if deadline and time.time() > deadline:
             break
