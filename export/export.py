@@ -122,12 +122,52 @@ def write_model_json(model: Captioner, saved: dict, out_dir: Path, extra: dict) 
     return meta
 
 
-def export_bundle(model: Captioner, saved: dict, out_dir: Path, **extra) -> dict:
+def round_to_float16(model: Captioner) -> None:
+    """Round every weight to the nearest float16 value (kept as float32), so that the float16 files
+    hold exactly the model that torch checks."""
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+
+
+def store_weights_as_float16(path: Path) -> None:
+    """Halve an ONNX file: float32 weights are stored as float16, each followed by a Cast back to
+    float32. ONNX Runtime folds the casts when it loads the file, so the arithmetic stays float32
+    and so does the speed; with round_to_float16 first, nothing changes but the size."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    casts = []
+    for index, init in enumerate(graph.initializer):
+        if init.data_type != onnx.TensorProto.FLOAT:
+            continue
+        stored = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "_float16")
+        casts.append(helper.make_node("Cast", [stored.name], [init.name], to=onnx.TensorProto.FLOAT))
+        graph.initializer[index].CopyFrom(stored)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def export_bundle(model: Captioner, saved: dict, out_dir: Path, float16: bool = False, **extra) -> dict:
+    """Write encoder.onnx, decoder.onnx and model.json; float16 stores the weights at half size
+    (measure the scores before shipping such a bundle)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if float16:
+        round_to_float16(model)
     export_onnx(model, out_dir)
+    if float16:
+        for name in ("encoder.onnx", "decoder.onnx"):
+            store_weights_as_float16(out_dir / name)
     worst = check_against_torch(model, out_dir)
     extra.setdefault("provenance_check", {"max_abs_log_prob_diff_vs_torch": worst})
+    extra.setdefault("weights", "float16" if float16 else "float32")
     return write_model_json(model, saved, out_dir, extra)
 
 
@@ -151,10 +191,11 @@ def main(argv=None):
     p.add_argument("--name", default="alttext-flickr8k")
     p.add_argument("--beam-size", type=int, default=3)
     p.add_argument("--length-penalty", type=float, default=1.0)
+    p.add_argument("--float16", action="store_true", help="store weights as float16 (half the size)")
     args = p.parse_args(argv)
     model, saved = load_checkpoint(args.checkpoint)
-    meta = export_bundle(model, saved, args.out, name=args.name, beam_size=args.beam_size,
-                         length_penalty=args.length_penalty)
+    meta = export_bundle(model, saved, args.out, float16=args.float16, name=args.name,
+                         beam_size=args.beam_size, length_penalty=args.length_penalty)
     print(f"wrote {args.out} ({meta['name']}); ONNX Runtime vs torch max |d log-prob| "
           f"{meta['provenance_check']['max_abs_log_prob_diff_vs_torch']:.2e}")
 
