@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from alttext import fill_cli
+from alttext import fill_cli, serve
 from alttext.errors import AltTextError, ModelError, SourceError
 from alttext.options import (
     BatchOption,
@@ -136,6 +136,7 @@ def print_line(result) -> None:
 
 app.command("fill")(fill_cli.fill)
 app.command("check")(fill_cli.check)
+app.command("serve")(serve.serve)
 
 
 def main() -> None:  # pragma: no cover - the console script

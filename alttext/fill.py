@@ -312,14 +312,7 @@ class ImageDescriptions:
         return first_error
 
     def run_model(self, pending: dict[str, tuple[str, bytes]]) -> None:
-        items = list(pending.values())
-        try:
-            described = self.describe(items)
-        except AltTextError as error:
-            described = [Description(source, "error", reason=str(error)) for source, _ in items]
-        if len(described) != len(items):
-            raise AltTextError(f"the describer gave {len(described)} results for {len(items)}")
-        new = dict(zip(pending, described))
+        new = describe_all(self.describe, pending)
         self.found.update(new)
         self.cache.put(new)
 
@@ -329,6 +322,19 @@ class ImageDescriptions:
         if isinstance(digest, SourceError):
             return digest, None
         return self.found[digest], self.thumbnails.get(digest)
+
+
+def describe_all(describe: Describe, pending: dict[str, tuple[str, bytes]]) -> dict[str, Description]:
+    """digest → (source, bytes), described in one call: digest → Description (an error one for each when
+    the model fails)."""
+    items = list(pending.values())
+    try:
+        described = describe(items)
+    except AltTextError as error:
+        described = [Description(source, "error", reason=str(error)) for source, _ in items]
+    if len(described) != len(items):
+        raise AltTextError(f"the describer gave {len(described)} results for {len(items)}")
+    return dict(zip(pending, described))
 
 
 def image_chain(job: PageJob, image: Image) -> Chain | SourceError:
@@ -347,21 +353,24 @@ def image_chain(job: PageJob, image: Image) -> Chain | SourceError:
 # ---------------------------------------------------------------- one image, one page
 
 
+def outcome(decision: str, context: str | None, found: Description,
+            floor: float | None) -> tuple[str, str | None, str | None]:
+    """What becomes of an image the rules sent to the describer (`decision` FILL or REVIEW, `context` the
+    rules' reason) once it is described: (FILLED, FOR_REVIEW or SKIPPED, the alt to write or None, why).
+    `serve` answers the browser extension with it, so that the extension writes what fill would."""
+    if found.action == "error" or (found.action == "alt" and found.alt is None):
+        return SKIPPED, None, found.reason or "no caption"
+    if floor is not None and found.confidence is not None and found.confidence < floor:
+        return FOR_REVIEW, None, f"confidence {found.confidence:.3f} is below --min-confidence {floor:g}"
+    reason = "; ".join(r for r in (context, found.reason) if r)
+    if found.action == "review":
+        return FOR_REVIEW, found.alt, reason
+    return (FILLED if decision == FILL else FOR_REVIEW), found.alt, reason or None
+
+
 def _captioned(record: Record, image: Image, found: Description, options: Options):
     record.confidence, record.kind = found.confidence, found.kind
-    alt = found.alt
-    floor = options.min_confidence
-    if found.action == "error" or (found.action == "alt" and alt is None):
-        record.action, record.reason = SKIPPED, found.reason or "no caption"
-    elif floor is not None and found.confidence is not None and found.confidence < floor:
-        reason = f"confidence {found.confidence:.3f} is below --min-confidence {floor:g}"
-        record.action, record.reason = FOR_REVIEW, reason
-    elif found.action == "review":
-        record.action, record.alt = FOR_REVIEW, alt
-        record.reason = "; ".join(r for r in (image.reason, found.reason) if r)
-    else:
-        record.action, record.alt = (FILLED if image.decision == FILL else FOR_REVIEW), alt
-        record.reason = "; ".join(r for r in (image.reason, found.reason) if r) or None
+    record.action, record.alt, record.reason = outcome(image.decision, image.reason, found, options.min_confidence)
     return record, record.alt
 
 

@@ -544,16 +544,9 @@ class Rules:
         return self.context_decision(element, role, notes)
 
     def context_decision(self, element: Element, role: str | None, notes: list[str]):
-        if element.tag.name == "input":
-            return REVIEW, _join(notes, "image button: alt must say what it does")
-        if role in INTERACTIVE_ROLES:
-            return REVIEW, _join(notes, f"role={role}: alt must say what it does")
         control = self.control(element)
-        if control is None:
-            return FILL, "; ".join(notes) or "missing alt"
-        if self.has_words(control, but=element):
-            return EMPTY, _join(notes, f'its <{control.tag.name}> already has text: alt=""')
-        return REVIEW, _join(notes, f"only content of its <{control.tag.name}>: alt must say its purpose")
+        worded = control is not None and self.has_words(control, but=element)
+        return context_decision(element.tag.name, role, control.tag.name if control else None, worded, notes)
 
     def area_decision(self, element: Element) -> tuple[str, str]:
         if self.hidden(element) or _blank(element.tag.attrs.get("alt")) is False:
@@ -641,6 +634,22 @@ class Rules:
     def picture_sources(self, element: Element) -> list[Tag]:
         parent = element.parent
         return parent.sources if parent is not None and parent.tag.name == "picture" else []
+
+
+def context_decision(element: str, role: str | None, control: str | None, control_has_words: bool,
+                     notes: list[str]) -> tuple[str, str]:
+    """FILL, REVIEW or EMPTY, and why, for an image that needs alt, from where it sits: `element` ("img" or
+    "input"), its own `role`, the tag name of the link or button around it (None: none) and whether that
+    already has words. `serve` decides with it from the facts the browser extension finds in a live page."""
+    if element == "input":
+        return REVIEW, _join(notes, "image button: alt must say what it does")
+    if role in INTERACTIVE_ROLES:
+        return REVIEW, _join(notes, f"role={role}: alt must say what it does")
+    if control is None:
+        return FILL, "; ".join(notes) or "missing alt"
+    if control_has_words:
+        return EMPTY, _join(notes, f'its <{control}> already has text: alt=""')
+    return REVIEW, _join(notes, f"only content of its <{control}>: alt must say its purpose")
 
 
 def _join(notes: list[str], reason: str) -> str:

@@ -1,0 +1,315 @@
+/* The extension's service worker: fetches the pixels of the images a page's content script names
+   (host permissions let it read other origins' images) and posts them to the local alttext service
+   (`alttext serve`), which never fetches anything itself. Keeps each tab's counts for the popup
+   and the action badge. */
+"use strict";
+
+const DEFAULT_SERVICE = "http://127.0.0.1:8765";
+const MAX_BYTES = 20 * 1024 * 1024; // as alttext/fetch.py's MAX_BYTES
+const MIN_SIDE = 3; // as alttext/resolve.py: smaller on both sides is a placeholder, not a picture
+const SIZE_CHECK_BYTES = 256 * 1024; // only files this small are decoded to look for a placeholder
+const FETCH_TIMEOUT_MS = 10000; // as fetch.TIMEOUT_S
+const HEALTH_TIMEOUT_MS = 3000;
+const DESCRIBE_TIMEOUT_MS = 300000;
+const BATCH_IMAGES = 16; // per request to the service
+const BATCH_CHARS = 16 * 1024 * 1024; // of base64 per request (the service takes 32 MB)
+const PARALLEL_FETCHES = 6;
+const MAX_IMAGES = 2000; // per message from a page
+const ACCEPT = "image/webp,image/png,image/jpeg,image/gif,image/*;q=0.8";
+
+async function serviceUrl() {
+  const { serviceUrl: stored } = await chrome.storage.local.get("serviceUrl");
+  return (typeof stored === "string" && /^https?:\/\//.test(stored) ? stored : DEFAULT_SERVICE).replace(/\/+$/, "");
+}
+
+async function health() {
+  const base = await serviceUrl();
+  try {
+    const response = await fetch(`${base}/health`, {
+      credentials: "omit",
+      cache: "no-store",
+      signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS),
+    });
+    const body = response.ok ? await response.json() : null;
+    if (!body || body.service !== "alttext") return { ok: false, serviceUrl: base, error: `HTTP ${response.status}` };
+    return { ok: true, serviceUrl: base, health: body };
+  } catch (error) {
+    return { ok: false, serviceUrl: base, error: "not reachable" };
+  }
+}
+
+// ---------------------------------------------------------------- pixels
+
+/** A private-network host: loopback, RFC 1918, link-local, unique-local, single-label or local names. */
+function privateHost(hostname) {
+  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  if (host === "localhost" || /\.(localhost|local|internal|intranet|lan|corp|home\.arpa)$/.test(host)) return true;
+  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return a === 0 || a === 10 || a === 127 || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254) ||
+      (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+  }
+  if (host.includes(":")) return host === "::" || host === "::1" || /^(f[cd]|fe[89ab]|::ffff:)/.test(host);
+  return !host.includes("."); // a single-label name only resolves inside a network
+}
+
+/** A public page may not have us read an image on a private network: its alt would tell the page what
+    that image shows, which the browser would never let the page see. */
+function refusePrivate(target, page) {
+  if (privateHost(target.hostname) && !privateHost(page.hostname)) {
+    throw new Error("on a private network, named by a public page: not read");
+  }
+}
+
+async function fetchImage(url, page) {
+  let target;
+  try {
+    target = new URL(url);
+  } catch {
+    throw new Error("not a URL");
+  }
+  if (target.protocol === "data:") return readCapped(await fetch(target));
+  if (target.protocol !== "http:" && target.protocol !== "https:") {
+    throw new Error(`${target.protocol.slice(0, -1)} URLs are not read`);
+  }
+  refusePrivate(target, page);
+  let response;
+  try {
+    response = await fetch(target, {
+      // the page may read its own origin's images; others' are read as a stranger would see them
+      credentials: target.origin === page.origin ? "include" : "omit",
+      headers: { Accept: ACCEPT },
+      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+    });
+  } catch (error) {
+    throw new Error(error && error.name === "TimeoutError" ? `timed out after ${FETCH_TIMEOUT_MS / 1000} s` : "could not fetch");
+  }
+  refusePrivate(new URL(response.url), page);
+  if (response.status >= 400) throw new Error(`HTTP ${response.status} ${response.statusText}`.trim());
+  const type = (response.headers.get("Content-Type") || "").split(";")[0].trim().toLowerCase();
+  if (!type.startsWith("image/")) throw new Error(`content type is ${type || "missing"}, not image`);
+  return readCapped(response);
+}
+
+async function readCapped(response) {
+  const tooLarge = `larger than ${MAX_BYTES / (1024 * 1024)} MB`;
+  if (Number(response.headers.get("Content-Length")) > MAX_BYTES) throw new Error(tooLarge);
+  const reader = response.body.getReader();
+  const parts = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > MAX_BYTES) {
+      reader.cancel();
+      throw new Error(tooLarge);
+    }
+    parts.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    bytes.set(part, at);
+    at += part.length;
+  }
+  return bytes;
+}
+
+/** {width, height}; "large" when not decoded to save time; null when the browser cannot decode it. */
+async function pictureSize(bytes) {
+  if (bytes.length > SIZE_CHECK_BYTES) return "large";
+  try {
+    const bitmap = await createImageBitmap(new Blob([bytes]));
+    const size = { width: bitmap.width, height: bitmap.height };
+    bitmap.close();
+    return size;
+  } catch {
+    return null;
+  }
+}
+
+/** The first candidate that is a picture, as fill's ImageDescriptions.load picks it: a tiny placeholder
+    is passed over when there are others; a file the browser cannot decode goes to the service (which
+    reads more formats, and says why not) when nothing better is found. */
+async function loadPicture(sources, page) {
+  let firstError = null;
+  let undecoded = null;
+  for (const source of sources) {
+    let bytes;
+    try {
+      bytes = await fetchImage(source, page);
+    } catch (error) {
+      firstError = firstError || { source, error: error.message };
+      continue;
+    }
+    if (sources.length > 1) {
+      const size = await pictureSize(bytes);
+      if (size === null) {
+        undecoded = undecoded || { source, bytes };
+        continue;
+      }
+      if (size !== "large" && size.width < MIN_SIDE && size.height < MIN_SIDE) {
+        firstError = firstError || { source, error: `a ${size.width}x${size.height} placeholder, not a picture` };
+        continue;
+      }
+    }
+    return { source, data: toBase64(bytes) };
+  }
+  if (undecoded) return { source: undecoded.source, data: toBase64(undecoded.bytes) };
+  return firstError || { source: "", error: "no image source (src, srcset or data-src)" };
+}
+
+function toBase64(bytes) {
+  if (typeof bytes.toBase64 === "function") return bytes.toBase64();
+  let text = "";
+  for (let at = 0; at < bytes.length; at += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(at, at + 0x8000));
+  return btoa(text);
+}
+
+async function mapLimit(items, limit, work) {
+  const results = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const n = next++;
+      results[n] = await work(items[n]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+// ---------------------------------------------------------------- describing
+
+/** Groups of picture indexes, each small enough for one request to the service. */
+function batches(indexes, pictures) {
+  const groups = [];
+  let group = [];
+  let chars = 0;
+  for (const n of indexes) {
+    const size = pictures[n].data.length;
+    if (group.length && (group.length >= BATCH_IMAGES || chars + size > BATCH_CHARS)) {
+      groups.push(group);
+      group = [];
+      chars = 0;
+    }
+    group.push(n);
+    chars += size;
+  }
+  if (group.length) groups.push(group);
+  return groups;
+}
+
+async function describe(message, sender) {
+  const images = Array.isArray(message.images) ? message.images.slice(0, MAX_IMAGES) : [];
+  const page = new URL(sender.url);
+  const base = await serviceUrl();
+  const pictures = await mapLimit(images, PARALLEL_FETCHES, (image) =>
+    loadPicture(Array.isArray(image.sources) ? image.sources.slice(0, 10).map(String) : [], page)
+  );
+  const results = pictures.map((picture) =>
+    picture.error ? { source: picture.source, action: "skipped", alt: null, reason: picture.error } : null
+  );
+  const wanted = pictures.map((picture, n) => n).filter((n) => results[n] === null);
+  for (const group of batches(wanted, pictures)) {
+    const body = {
+      images: group.map((n) => ({ source: pictures[n].source, data: pictures[n].data, context: images[n].context })),
+    };
+    const response = await fetch(`${base}/describe`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+      credentials: "omit",
+      signal: AbortSignal.timeout(DESCRIBE_TIMEOUT_MS),
+    });
+    const answer = await response.json().catch(() => null);
+    if (!response.ok || !answer || !Array.isArray(answer.images)) {
+      throw new Error(`the service answered HTTP ${response.status}${answer && answer.error ? `: ${answer.error}` : ""}`);
+    }
+    group.forEach((n, i) => (results[n] = answer.images[i]));
+  }
+  return { ok: true, results: results.map((result, id) => ({ id, ...result })) };
+}
+
+/** Work that may outlast the worker's idle limit: an extension call every 20 s keeps it alive. */
+async function keptAlive(promise) {
+  const timer = setInterval(() => chrome.runtime.getPlatformInfo(), 20000);
+  try {
+    return await promise;
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+// ---------------------------------------------------------------- counts per tab
+
+let saving = Promise.resolve(); // one read-modify-write of a tab's counts at a time
+
+function tabKey(tabId) {
+  return `tab:${tabId}`;
+}
+
+/** The counts of all frames of a tab, summed; online: false when a frame found the service down. */
+function summed(frames) {
+  const counts = { filled: 0, review: 0, skipped: 0, kept: 0, pending: 0, needed: 0 };
+  let online = null;
+  for (const frame of Object.values(frames)) {
+    for (const [name, count] of Object.entries(frame.counts || {})) counts[name] = (counts[name] || 0) + count;
+    if (frame.online === false || online === null) online = frame.online;
+  }
+  return { counts, online };
+}
+
+function recordCounts(message, sender) {
+  const tabId = sender.tab && sender.tab.id;
+  if (tabId === undefined) return Promise.resolve({ ok: true });
+  saving = saving
+    .then(async () => {
+      const key = tabKey(tabId);
+      const frames = (await chrome.storage.session.get(key))[key] || {};
+      frames[sender.frameId || 0] = { counts: message.counts, online: message.online };
+      await chrome.storage.session.set({ [key]: frames });
+      await showBadge(tabId, summed(frames));
+    })
+    .catch(() => {}); // the tab went away meanwhile
+  return saving.then(() => ({ ok: true }));
+}
+
+async function showBadge(tabId, { counts, online }) {
+  const off = online === false && counts.needed > 0;
+  const text = off ? "off" : counts.filled ? String(counts.filled) : "";
+  await chrome.action.setBadgeBackgroundColor({ tabId, color: off ? "#6e7781" : "#1a7f37" });
+  await chrome.action.setBadgeText({ tabId, text });
+  const title = off
+    ? `alttext: ${counts.needed} images need alt text, but the service is not running (alttext serve)`
+    : `alttext: ${counts.filled} filled, ${counts.review} for review, ${counts.skipped} skipped`;
+  await chrome.action.setTitle({ tabId, title });
+}
+
+function forget(tabId) {
+  saving = saving.then(() => chrome.storage.session.remove(tabKey(tabId))).catch(() => {});
+}
+
+async function status(message) {
+  const key = tabKey(message.tabId);
+  const frames = (await chrome.storage.session.get(key))[key] || {};
+  return { ok: true, service: await health(), page: summed(frames) };
+}
+
+const HANDLERS = {
+  health: () => health(),
+  describe: (message, sender) => keptAlive(describe(message, sender)),
+  counts: recordCounts,
+  status,
+};
+
+chrome.runtime.onMessage.addListener((message, sender, reply) => {
+  const handler = sender.id === chrome.runtime.id && message && HANDLERS[message.type];
+  if (!handler) return false;
+  handler(message, sender).then(reply, (error) => reply({ ok: false, error: String(error && error.message) }));
+  return true;
+});
+chrome.tabs.onUpdated.addListener((tabId, change) => change.status === "loading" && forget(tabId));
+chrome.tabs.onRemoved.addListener((tabId) => forget(tabId));

@@ -1,0 +1,218 @@
+/* Finds the images of this page (and of images added later) that need alt text by the rules
+   (rules.js), asks the extension's service worker to have the local alttext service describe them,
+   and writes what `alttext fill` would write: `alt` on the <img> or <input>, with
+   data-alt-generated="alttext". When the service is not running, the page is left untouched. */
+(() => {
+  "use strict";
+  const R = globalThis.AltTextRules;
+  if (!R || globalThis.__altTextStarted) return;
+  globalThis.__altTextStarted = true;
+
+  const MARKER = ["data-alt-generated", "alttext"]; // as fill's default --marker
+  const SCAN_DELAY_MS = 150; // mutations are gathered this long before the page is looked at again
+  const RECHECK_MS = 10000; // while the service is down, ask again at most this often
+  const WATCHED = [
+    "alt", "src", "srcset", "data-src", "data-lazy-src", "data-original", "data-srcset", "role", "hidden",
+    "aria-hidden", "aria-label", "aria-labelledby", "title", "tabindex", "type", "href", "id", "for",
+    "aria-describedby", "aria-live", "aria-description", "aria-details",
+  ];
+
+  let online = null; // null: not asked yet; then whether the service answered
+  let askedAt = 0;
+  let scanTimer = null;
+  let scanning = false;
+  let rescan = false;
+  let reportTimer = null;
+  // element → what was done: {decision, key, action, alt (written, or null), before (alt before), marked}
+  const done = new WeakMap();
+  const inFlight = new WeakMap(); // element → the pixel key being described
+  const outcomes = new Map(); // element → filled | review | skipped | kept | pending | needed
+  const noted = new WeakSet();
+
+  async function send(message) {
+    try {
+      return await chrome.runtime.sendMessage(message);
+    } catch (error) {
+      return { ok: false, error: String(error && error.message) }; // the extension was reloaded or removed
+    }
+  }
+
+  function schedule(delay = SCAN_DELAY_MS) {
+    if (scanTimer === null) {
+      scanTimer = setTimeout(() => {
+        scanTimer = null;
+        scan();
+      }, delay);
+    }
+  }
+
+  async function scan() {
+    if (scanning) {
+      rescan = true;
+      return;
+    }
+    scanning = true;
+    try {
+      await look();
+    } finally {
+      scanning = false;
+      if (rescan) {
+        rescan = false;
+        schedule();
+      }
+    }
+  }
+
+  /** What the rules say of every image now; new work goes to the service in one batch. */
+  async function look() {
+    let found = R.findImages(document);
+    if (online !== true && found.some((item) => R.NEEDS_ALT.has(item.decision)) && Date.now() - askedAt >= RECHECK_MS) {
+      askedAt = Date.now();
+      online = Boolean((await send({ type: "health" })).ok);
+      found = R.findImages(document); // the page may have changed while we asked
+    }
+    for (const element of outcomes.keys()) if (!element.isConnected) outcomes.delete(element);
+    const work = [];
+    for (const item of found) {
+      const next = settled(item);
+      if (next) take(next, work);
+    }
+    if (work.length) describe(work);
+    report();
+  }
+
+  /** The image's current decision, or null when what was done for it still holds. */
+  function settled(item) {
+    const { element } = item;
+    const key = R.sources(element).join("\n");
+    const mine = done.get(element);
+    if (!mine) return { ...item, key };
+    const intact = mine.alt === null ? item.decision === mine.decision : ours(element, mine);
+    if (intact && (mine.key === null || mine.key === key)) {
+      outcomes.set(element, mine.action);
+      return null;
+    }
+    done.delete(element);
+    if (!intact || mine.alt === null) return { ...item, key };
+    undo(element, mine); // our alt described other pixels than the image shows now
+    return { element, key, ...R.decide(element) };
+  }
+
+  function take(item, work) {
+    const { element, decision, reason, key } = item;
+    if (decision === R.KEEP) {
+      outcomes.set(element, "kept");
+    } else if (decision === R.REPORT) {
+      outcomes.set(element, "review"); // <area>, title only, role=img: a person writes these
+      note(element, reason);
+    } else if (!online) {
+      outcomes.set(element, "needed");
+    } else if (decision === R.EMPTY) {
+      const before = element.getAttribute("alt");
+      done.set(element, { decision, key: null, action: "filled", alt: "", before, marked: write(element, "") });
+      outcomes.set(element, "filled");
+    } else if (inFlight.get(element) !== key) {
+      inFlight.set(element, key);
+      outcomes.set(element, "pending");
+      work.push({ element, decision, key, context: item.context, alt: element.getAttribute("alt") });
+    }
+  }
+
+  async function describe(work) {
+    const images = work.map((item, id) => ({ id, sources: pixels(item.element), context: item.context }));
+    const answer = await send({ type: "describe", images });
+    for (const item of work) if (inFlight.get(item.element) === item.key) inFlight.delete(item.element);
+    if (!answer || !answer.ok) {
+      online = false; // leave the page as it is; the next look asks the service again
+      askedAt = Date.now();
+      for (const item of work) if (outcomes.get(item.element) === "pending") outcomes.set(item.element, "needed");
+    } else {
+      for (const result of answer.results) apply(work[result.id], result);
+    }
+    report();
+  }
+
+  /** Write what the service said, unless the image changed meanwhile (an alt appeared, new pixels, a new place). */
+  function apply(item, result) {
+    const { element } = item;
+    if (!element.isConnected) return;
+    const now = R.decide(element);
+    const same = now && now.decision === item.decision && element.getAttribute("alt") === item.alt;
+    if (!same || R.sources(element).join("\n") !== item.key) {
+      schedule();
+      return;
+    }
+    const alt = typeof result.alt === "string" ? result.alt : null;
+    const marked = alt !== null && write(element, alt);
+    done.set(element, { decision: item.decision, key: item.key, action: result.action, alt, before: item.alt, marked });
+    outcomes.set(element, result.action);
+    if (result.action !== "filled") note(element, result.reason);
+  }
+
+  /** Where the pixels are, absolute, best first: what the browser shows, unless that is a placeholder. */
+  function pixels(element) {
+    const chain = [];
+    for (const source of R.sources(element)) {
+      try {
+        chain.push(new URL(source, document.baseURI).href);
+      } catch {
+        // not a URL: nothing to read there
+      }
+    }
+    const current = element.currentSrc;
+    if (current && !current.startsWith("data:") && !R.placeholderSrc(element)) {
+      return [current, ...chain.filter((url) => url !== current)];
+    }
+    return chain;
+  }
+
+  function write(element, alt) {
+    const marked = !element.hasAttribute(MARKER[0]);
+    element.setAttribute("alt", alt);
+    if (marked) element.setAttribute(MARKER[0], MARKER[1]);
+    return marked;
+  }
+
+  function ours(element, mine) {
+    return mine.alt !== null && element.getAttribute("alt") === mine.alt &&
+      (!mine.marked || element.getAttribute(MARKER[0]) === MARKER[1]);
+  }
+
+  function undo(element, mine) {
+    if (mine.before === null) element.removeAttribute("alt");
+    else element.setAttribute("alt", mine.before);
+    if (mine.marked) element.removeAttribute(MARKER[0]);
+  }
+
+  function note(element, reason) {
+    if (noted.has(element)) return;
+    noted.add(element);
+    console.info("alttext: needs a person:", reason, element);
+  }
+
+  function report() {
+    if (reportTimer !== null) return;
+    reportTimer = setTimeout(() => {
+      reportTimer = null;
+      const counts = { filled: 0, review: 0, skipped: 0, kept: 0, pending: 0, needed: 0 };
+      for (const action of outcomes.values()) counts[action] = (counts[action] || 0) + 1;
+      send({ type: "counts", online, counts });
+    }, 100);
+  }
+
+  chrome.runtime.onMessage.addListener((message) => {
+    if (message && message.type === "rescan") {
+      askedAt = 0;
+      if (online === false) online = null;
+      schedule(0);
+    }
+  });
+  new MutationObserver(() => schedule()).observe(document, {
+    subtree: true,
+    childList: true,
+    attributes: true,
+    attributeFilter: WATCHED,
+  });
+  document.addEventListener("load", (event) => event.target instanceof HTMLImageElement && schedule(), true);
+  schedule(0);
+})();

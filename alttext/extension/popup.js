@@ -1,0 +1,69 @@
+/* The action's popup: is the local service running, and what was done on the page in this tab. */
+"use strict";
+
+const LABELS = [
+  ["filled", "Alt text written"],
+  ["review", "Flagged for a person"],
+  ["skipped", "Skipped (image not readable)"],
+  ["kept", "Kept as they were"],
+  ["pending", "Being described"],
+  ["needed", "Need alt text"],
+];
+
+/** The tab this popup is about: ?tab=ID when opened as a page, else the active tab. */
+async function tabId() {
+  const asked = new URLSearchParams(location.search).get("tab");
+  if (asked) return Number(asked);
+  const [tab] = await chrome.tabs.query({ active: true, currentWindow: true });
+  return tab ? tab.id : null;
+}
+
+function showService(service) {
+  const line = document.getElementById("service");
+  line.replaceChildren();
+  line.classList.toggle("down", !service.ok);
+  if (service.ok) {
+    const { model, device } = service.health;
+    line.append(`The alttext service is running at ${service.serviceUrl} (model ${model}, on ${device}).`);
+    return;
+  }
+  const command = document.createElement("code");
+  command.textContent = "alttext serve";
+  line.append(`The alttext service is not running at ${service.serviceUrl}, so this page was left as it was. `,
+    "Start it with ", command, " and open this again.");
+}
+
+function showCounts(page) {
+  const list = document.getElementById("counts");
+  list.replaceChildren();
+  for (const [name, label] of LABELS) {
+    const count = page.counts[name] || 0;
+    if (!count && (name === "pending" || name === "needed")) continue;
+    const term = document.createElement("dt");
+    term.textContent = label;
+    const value = document.createElement("dd");
+    value.id = `count-${name}`;
+    value.textContent = String(count);
+    list.append(term, value);
+  }
+}
+
+async function show() {
+  const id = await tabId();
+  const status = await chrome.runtime.sendMessage({ type: "status", tabId: id });
+  showService(status.service);
+  showCounts(status.page);
+  document.getElementById("url").value = status.service.serviceUrl;
+  if (status.service.ok && id !== null && status.page.counts.needed) {
+    chrome.tabs.sendMessage(id, { type: "rescan" }).catch(() => {}); // it was down when the page loaded
+  }
+}
+
+document.getElementById("address").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const url = document.getElementById("url").value.trim();
+  await chrome.storage.local.set({ serviceUrl: url });
+  show();
+});
+
+show();

@@ -1,0 +1,47 @@
+"""A real `alttext serve` HTTP server on 127.0.0.1, on a free port, in a thread, and a client for it."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+from contextlib import contextmanager
+from urllib.parse import urlsplit
+
+from alttext.serve import Server, Service
+
+
+@contextmanager
+def running(service: Service):
+    """Yields the service's base URL (http://127.0.0.1:PORT) while it serves."""
+    server = Server(service, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def call(base: str, method: str, path: str, body=None, headers: dict | None = None):
+    """(status, headers, JSON body) of one request; `body` is sent as JSON unless it is bytes."""
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        connection.request(method, path, body=data, headers=sent)
+        response = connection.getresponse()
+        raw = response.read()
+        return response.status, dict(response.getheaders()), json.loads(raw) if raw else None
+    finally:
+        connection.close()
+
+
+def free_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
