@@ -122,7 +122,7 @@ def write_model_json(model: Captioner, saved: dict, out_dir: Path, extra: dict) 
     return meta
 
 
-def round_to_float16(model: Captioner) -> None:
+def round_to_float16(model: nn.Module) -> None:
     """Round every weight to the nearest float16 value (kept as float32), so that the float16 files
     hold exactly the model that torch checks."""
     with torch.no_grad():
@@ -154,20 +154,21 @@ def store_weights_as_float16(path: Path) -> None:
     onnx.save(model, str(path))
 
 
-def export_bundle(model: Captioner, saved: dict, out_dir: Path, float16: bool = False, **extra) -> dict:
-    """Write encoder.onnx, decoder.onnx and model.json; float16 stores the weights at half size
-    (measure the scores before shipping such a bundle)."""
+def export_bundle(model: Captioner, saved: dict, out_dir: Path, float16_decoder: bool = False, **extra) -> dict:
+    """Write encoder.onnx, decoder.onnx and model.json; float16_decoder stores the decoder's weights
+    at half size (measure the scores before shipping such a bundle). The encoder stays float32: the
+    export folds its batch norms into its convolutions, so a float16 copy of those would no longer be
+    the model that torch checks."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if float16:
-        round_to_float16(model)
+    if float16_decoder:
+        round_to_float16(model.decoder)
     export_onnx(model, out_dir)
-    if float16:
-        for name in ("encoder.onnx", "decoder.onnx"):
-            store_weights_as_float16(out_dir / name)
+    if float16_decoder:
+        store_weights_as_float16(out_dir / "decoder.onnx")
     worst = check_against_torch(model, out_dir)
     extra.setdefault("provenance_check", {"max_abs_log_prob_diff_vs_torch": worst})
-    extra.setdefault("weights", "float16" if float16 else "float32")
+    extra.setdefault("weights", {"encoder": "float32", "decoder": "float16" if float16_decoder else "float32"})
     return write_model_json(model, saved, out_dir, extra)
 
 
@@ -191,10 +192,10 @@ def main(argv=None):
     p.add_argument("--name", default="alttext-flickr8k")
     p.add_argument("--beam-size", type=int, default=3)
     p.add_argument("--length-penalty", type=float, default=1.0)
-    p.add_argument("--float16", action="store_true", help="store weights as float16 (half the size)")
+    p.add_argument("--float16-decoder", action="store_true", help="store the decoder's weights as float16 (half its size)")
     args = p.parse_args(argv)
     model, saved = load_checkpoint(args.checkpoint)
-    meta = export_bundle(model, saved, args.out, float16=args.float16, name=args.name,
+    meta = export_bundle(model, saved, args.out, float16_decoder=args.float16_decoder, name=args.name,
                          beam_size=args.beam_size, length_penalty=args.length_penalty)
     print(f"wrote {args.out} ({meta['name']}); ONNX Runtime vs torch max |d log-prob| "
           f"{meta['provenance_check']['max_abs_log_prob_diff_vs_torch']:.2e}")
