@@ -81,12 +81,13 @@ def until(check, timeout: float = 10.0, what: str = "condition"):
 
 
 def settled_counts(browser: Browser, url: str) -> dict:
-    """The page's counts once nothing is being described any more."""
+    """The page's counts once nothing is being described or waiting to be (right after the service
+    comes up, images can still be waiting while none is pending)."""
 
     def done():
         state = browser.page_state(url)
         counts = state and state.get("0", {}).get("counts")
-        return counts if counts and not counts["pending"] else None
+        return counts if counts and not counts["pending"] and not counts["needed"] else None
 
     return until(done, what=f"{url} to settle")
 
