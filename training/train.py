@@ -185,8 +185,9 @@ def words(tokens: torch.Tensor, vocab: Vocabulary) -> list[list[str]]:
 
 
 def reward_scorer(refs: dict) -> CiderD:
-    """CIDEr-D over references that end in <end>, so that a sample is rewarded for ending where
-    people end a sentence (without it self-critical training learns endings like "a dog in the")."""
+    """CIDEr-D over references that end in <end>, as the COCO self-critical code scores, so that a
+    sample is rewarded for ending where people end a sentence; without it, stopping mid-phrase
+    ("a dog in the") costs almost nothing."""
     return CiderD({key: [s + [END] for s in sentences] for key, sentences in refs.items()})
 
 
