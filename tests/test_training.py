@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -91,7 +92,7 @@ def test_train_export_caption_on_twenty_flickr8k_photos(flickr8k, tmp_path):
     """A few real training steps on 20 photos, then export, then `alttext caption` on the result."""
     run = tmp_path / "run"
     args = ["--data", f"flickr8k:{flickr8k}", "--out", str(run), "--limit", "20", "--epochs", "2", "--batch-size", "16",
-            "--min-count", "2", "--scst-epochs", "1", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+            "--min-count", "2", "--scst-epochs", "1", "--scst-xe-weight", "0.2", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
     proc = train(args)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "dev CIDEr-D" in proc.stderr and (run / "best.pt").exists()
@@ -165,9 +166,26 @@ def test_self_critical_training_raises_the_reward():
                                   grid=grid, features=lambda ids: grid[ids])
     decoder = Decoder(DecoderConfig(len(vocab), embed_dim=16, hidden_dim=32, feature_dim=32, attention_dim=16,
                                     dropout=0.0))
-    args = types.SimpleNamespace(scst_samples=5, batch_size=5, max_len=8, clip=5.0, no_progress=True)
+    args = types.SimpleNamespace(scst_samples=5, batch_size=5, max_len=8, clip=5.0, no_progress=True,
+                                 scst_xe_weight=0.0)
     optimizer = torch.optim.Adam(decoder.parameters(), lr=1e-2)
     generator = torch.Generator().manual_seed(0)
     rewards = [T.scst_epoch(decoder, split, T.reward_scorer(split.refs), vocab, optimizer, args, generator, 0, 1, 0)
                for _ in range(100)]
     assert sum(rewards[-20:]) / 20 > 1.3 * sum(rewards[:20]) / 20
+
+
+def test_one_caption_each_picks_a_caption_of_that_image():
+    import types
+
+    from training.train import Split
+
+    photos = [types.SimpleNamespace(captions=[f"photo {i} caption {j}" for j in range(n)])
+              for i, n in enumerate([5, 3, 1, 4])]
+    vocab = Vocabulary.build([c for p in photos for c in p.captions], 1)
+    split = Split(photos, np.zeros((4, 1280, 1, 1), np.float16), vocab, 8, torch.device("cpu"))
+    ids = torch.tensor([3, 0, 2, 1, 1, 3] * 50)
+    rows = split.one_caption_each(ids, torch.Generator().manual_seed(0))
+    assert torch.equal(split.caption_image[rows], ids)
+    picked = {(i, r) for i, r in zip(ids.tolist(), rows.tolist())}
+    assert len({r for i, r in picked if i == 0}) == 5  # every caption of photo 0 gets picked

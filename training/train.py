@@ -55,6 +55,8 @@ def parse_args(argv=None):
     p.add_argument("--scst-epochs", type=int, default=0, help="self-critical epochs after cross-entropy")
     p.add_argument("--scst-lr", type=float, default=5e-5)
     p.add_argument("--scst-samples", type=int, default=5)
+    p.add_argument("--scst-xe-weight", type=float, default=0.0,
+                   help="add this much cross-entropy on a reference caption of each image to the self-critical loss")
     p.add_argument("--init-from", type=Path, help="start from this checkpoint's decoder (same data and vocabulary)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N photos of each split (smoke tests)")
     p.add_argument("--time-budget", type=float, default=0, help="stop after this many seconds, keeping the best")
@@ -105,9 +107,16 @@ class Split:
         for row, (_, ids) in enumerate(pairs):
             self.captions[row, : len(ids)] = torch.tensor(ids)
         self.captions = self.captions.to(device)
+        self.caption_count = torch.bincount(self.caption_image, minlength=len(photos))
+        self.first_caption = torch.cumsum(self.caption_count, 0) - self.caption_count  # pairs are grouped by image
 
     def features(self, image_ids: torch.Tensor) -> torch.Tensor:
         return self.grid[image_ids].float()
+
+    def one_caption_each(self, image_ids: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """A random reference caption's row for each image."""
+        pick = torch.rand(len(image_ids), generator=generator).to(image_ids.device)
+        return self.first_caption[image_ids] + (pick * self.caption_count[image_ids]).long()
 
 
 def shard(n: int, batch_size: int, rank: int, world: int, generator: torch.Generator):
@@ -126,22 +135,28 @@ def progress(iterable, enabled: bool, desc: str):
     return tqdm(iterable, desc=desc, leave=False, file=sys.stderr)
 
 
+def xe_loss(model, decoder: Decoder, train: Split, rows: torch.Tensor, args) -> torch.Tensor:
+    """Teacher-forcing cross-entropy on these caption rows, plus the attention regulariser."""
+    captions = train.captions[rows]
+    captions = captions[:, : int((captions != train.pad).sum(1).max())]
+    logits, alphas = model(train.features(train.caption_image[rows]), captions)
+    targets = captions[:, 1:]
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+        ignore_index=train.pad, label_smoothing=args.label_smoothing,
+    )
+    if decoder.config.attention and args.alpha_c:
+        mask = (targets != train.pad).float().unsqueeze(2)
+        loss = loss + args.alpha_c * ((1.0 - (alphas * mask).sum(1)) ** 2).mean()
+    return loss
+
+
 def xe_epoch(model, decoder, train: Split, optimizer, args, generator, rank, world, deadline):
     model.train()
     total, steps = 0.0, 0
     batches = shard(len(train.captions), args.batch_size, rank, world, generator)
     for batch in progress(batches, rank == 0 and not args.no_progress, "xe"):
-        captions = train.captions[batch]
-        captions = captions[:, : int((captions != train.pad).sum(1).max())]
-        logits, alphas = model(train.features(train.caption_image[batch]), captions)
-        targets = captions[:, 1:]
-        loss = F.cross_entropy(
-            logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-            ignore_index=train.pad, label_smoothing=args.label_smoothing,
-        )
-        if decoder.config.attention and args.alpha_c:
-            mask = (targets != train.pad).float().unsqueeze(2)
-            loss = loss + args.alpha_c * ((1.0 - (alphas * mask).sum(1)) ** 2).mean()
+        loss = xe_loss(model, decoder, train, batch, args)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
@@ -225,6 +240,9 @@ def scst_epoch(decoder, train: Split, scorer: CiderD, vocab, optimizer, args, ge
         baseline = (rewards.sum(1, keepdim=True) - rewards) / (k - 1)
         advantage = (rewards - baseline).view(-1, 1)
         loss = -(advantage * logps * mask).sum() / mask.sum()
+        if args.scst_xe_weight:
+            rows = train.one_caption_each(batch.to(train.grid.device), generator)
+            loss = loss + args.scst_xe_weight * xe_loss(decoder, decoder, train, rows, args)
         optimizer.zero_grad()
         loss.backward()
         if world > 1:
