@@ -192,7 +192,8 @@ def main(argv=None):
     p.add_argument("--name", default="alttext-flickr8k")
     p.add_argument("--beam-size", type=int, default=3)
     p.add_argument("--length-penalty", type=float, default=1.0)
-    p.add_argument("--float16-decoder", action="store_true", help="store the decoder's weights as float16 (half its size)")
+    p.add_argument("--float16-decoder", action="store_true",
+                   help="store the decoder's weights as float16 (half its size)")
     args = p.parse_args(argv)
     model, saved = load_checkpoint(args.checkpoint)
     meta = export_bundle(model, saved, args.out, float16_decoder=args.float16_decoder, name=args.name,

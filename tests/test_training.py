@@ -92,7 +92,8 @@ def test_train_export_caption_on_twenty_flickr8k_photos(flickr8k, tmp_path):
     """A few real training steps on 20 photos, then export, then `alttext caption` on the result."""
     run = tmp_path / "run"
     args = ["--data", f"flickr8k:{flickr8k}", "--out", str(run), "--limit", "20", "--epochs", "2", "--batch-size", "16",
-            "--min-count", "2", "--scst-epochs", "1", "--scst-xe-weight", "0.2", "--cache-dir", str(tmp_path / "cache"), "--no-progress"]
+            "--min-count", "2", "--scst-epochs", "1", "--scst-xe-weight", "0.2", "--cache-dir", str(tmp_path / "cache"),
+            "--no-progress"]
     proc = train(args)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "dev CIDEr-D" in proc.stderr and (run / "best.pt").exists()
