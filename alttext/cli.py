@@ -96,16 +96,17 @@ def caption(
     min_confidence: MinConfidenceOption = None,
 ):
     """Print alt text for each image: SOURCE<TAB>ALT, one line per image."""
-    from alttext.describe import Description, make_describer
+    from alttext.describe import Description, apply_floor, make_describer
 
     check_device(device)
     actions = kind_actions(kind_action)
     try:
-        describer = make_describer(model, device, batch_size, beam_size, min_confidence, on_device_note=say,
-                                   actions=actions, ocr_timeout=ocr_timeout)
+        describer = make_describer(model, device, batch_size, beam_size, on_device_note=say, actions=actions,
+                                   ocr_timeout=ocr_timeout)
     except ModelError as e:
         say(str(e))
         raise typer.Exit(1) from None
+    floor = describer.default_min_confidence if min_confidence is None else min_confidence
     names = [s for source in sources for s in expand(source)]
     results: list[Description] = []
     failed = False
@@ -113,7 +114,7 @@ def caption(
         read = [read_or_fail(name, timeout) for name in names[start : start + batch_size]]
         described = iter(describer([r for r in read if isinstance(r, tuple)]))
         for r in read:
-            result = next(described) if isinstance(r, tuple) else r
+            result = apply_floor(next(described), floor) if isinstance(r, tuple) else r
             failed |= result.action == "error"
             results.append(result)
             if not as_json:

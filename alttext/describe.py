@@ -64,12 +64,12 @@ class Describer:
     """Image bytes -> Description, in batches: decode in parallel, encode together, then per kind
     beam-search the photos together and read the words of text and screenshots."""
 
-    def __init__(self, captioner, batch_size: int = 16, min_confidence: float | None = None, workers: int = 4,
-                 head: KindHead | None = None, actions: dict[str, str] | None = None, reader: Reader | None = None):
+    def __init__(self, captioner, batch_size: int = 16, workers: int = 4, head: KindHead | None = None,
+                 actions: dict[str, str] | None = None, reader: Reader | None = None):
         self.captioner = captioner
         self.batch_size = max(1, batch_size)
+        # The review threshold is applied by the caller (apply_floor), so that one description serves any floor.
         self.default_min_confidence = float(captioner.bundle.meta.get("min_confidence", 0.0))
-        self.min_confidence = self.default_min_confidence if min_confidence is None else min_confidence
         self.workers = workers
         self.head = head
         self.actions = actions or dict(DEFAULT_ACTIONS)
@@ -143,11 +143,18 @@ class Describer:
         if not cap.text:
             return Description(source, "review", confidence=confidence, kind=kind.name,
                                reason=f"{note}: the model wrote no words")
-        if confidence < self.min_confidence:
-            return Description(source, "review", confidence=confidence, kind=kind.name,
-                               reason=f"{note}: confidence {confidence:.3f} is under {self.min_confidence:g} "
-                                      f"(the model's guess, not written: {cap.text!r})")
         return Description(source, "alt", cap.text, confidence, kind.name, note)
+
+
+def apply_floor(found: Description, floor: float) -> Description:
+    """A caption whose confidence is under the review threshold becomes a flag for a person, with the
+    model's guess in the reason and nothing to write; every other description is returned as it is."""
+    if found.action != "alt" or found.confidence is None or found.confidence >= floor:
+        return found
+    why = (f"confidence {found.confidence:.3f} is below --min-confidence {floor:g} "
+           f"(the model's guess, not written: {found.alt!r})")
+    reason = f"{found.reason}: {why}" if found.reason else why
+    return Description(found.source, "review", confidence=found.confidence, kind=found.kind, reason=reason)
 
 
 def words_description(source: str, kind: Kind, reading: Reading) -> Description:
@@ -169,12 +176,10 @@ def screenshot_description(source: str, kind: Kind, reading: Reading) -> Descrip
 
 
 def make_describer(model=None, device: str = "auto", batch_size: int = 16, beam_size: int | None = None,
-                   min_confidence: float | None = None, on_device_note=None, actions: dict[str, str] | None = None,
-                   ocr_timeout: float = 15.0) -> Describer:
+                   on_device_note=None, actions: dict[str, str] | None = None, ocr_timeout: float = 15.0) -> Describer:
     """Load the bundle and its kind head (raises ModelError); say where it runs through on_device_note(line)."""
     bundle = load_bundle(model, device)
     head = load_head(bundle.path, bundle.meta)
     if on_device_note:
         on_device_note(bundle.device_note)
-    return Describer(Captioner(bundle, beam_size), batch_size, min_confidence, head=head, actions=actions,
-                     reader=Reader(ocr_timeout))
+    return Describer(Captioner(bundle, beam_size), batch_size, head=head, actions=actions, reader=Reader(ocr_timeout))

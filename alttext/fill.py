@@ -25,7 +25,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 from urllib.robotparser import RobotFileParser
 
 from alttext import atomic
-from alttext.describe import Description
+from alttext.describe import Description, apply_floor
 from alttext.errors import AltTextError, SourceError
 from alttext.fetch import fetch_url, is_url, read_file
 from alttext.report import FILLED, FOR_REVIEW, KEPT, SKIPPED, Progress, Record, thumbnail
@@ -360,8 +360,8 @@ def outcome(decision: str, context: str | None, found: Description,
     `serve` answers the browser extension with it, so that the extension writes what fill would."""
     if found.action == "error" or (found.action == "alt" and found.alt is None):
         return SKIPPED, None, found.reason or "no caption"
-    if floor is not None and found.confidence is not None and found.confidence < floor:
-        return FOR_REVIEW, None, f"confidence {found.confidence:.3f} is below --min-confidence {floor:g}"
+    if floor is not None:
+        found = apply_floor(found, floor)
     reason = "; ".join(r for r in (context, found.reason) if r)
     if found.action == "review":
         return FOR_REVIEW, found.alt, reason

@@ -119,9 +119,8 @@ def load_describer(model: Path | None, device: str, batch_size: int, options: pi
     from alttext.describe import make_describer
 
     try:
-        # fill applies the floor itself, so that cached captions serve any --min-confidence.
-        describer = make_describer(model, device, batch_size, min_confidence=0.0, on_device_note=on_device_note,
-                                   actions=actions, ocr_timeout=ocr_timeout)
+        describer = make_describer(model, device, batch_size, on_device_note=on_device_note, actions=actions,
+                                   ocr_timeout=ocr_timeout)
     except AltTextError as error:
         say(str(error))
         raise typer.Exit(1) from None

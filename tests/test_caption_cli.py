@@ -146,3 +146,16 @@ def test_model_env_variable(tiny_bundle, tmp_path):
     img = write_all(tmp_path, {"a.png": encode(gradient(), "PNG")})[0]
     proc = run_cli("caption", str(img), env_model=tiny_bundle)
     assert proc.returncode == 0 and proc.stdout.decode().startswith(str(img))
+
+
+def test_a_caption_under_min_confidence_is_flagged_with_the_guess_and_not_printed(tiny_bundle, tmp_path):
+    image = write_all(tmp_path, {"ok.png": encode(gradient(), "PNG")})[0]
+    code, [written] = caption_json(tiny_bundle, image, "--min-confidence", "0")
+    assert code == 0 and written["action"] == "alt"
+    code, [flagged] = caption_json(tiny_bundle, image, "--min-confidence", "1")
+    assert code == 0 and flagged["action"] == "review" and "alt" not in flagged
+    assert flagged["confidence"] == written["confidence"]
+    assert f"is below --min-confidence 1 (the model's guess, not written: {written['alt']!r})" in flagged["reason"]
+    proc = run_cli("caption", "--model", str(tiny_bundle), "--min-confidence", "1", str(image))
+    assert proc.returncode == 0 and proc.stdout == b""
+    assert "needs a person" in proc.stderr.decode()
