@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.model import MEAN, STD, Captioner, DecoderConfig
+from training.model import MEAN, STD, Captioner, DecoderConfig, read_checkpoint
 from training.vocab import END, PAD, START, UNK
 
 FORMAT_VERSION = 1
@@ -42,7 +42,7 @@ class StepGraph(nn.Module):
 
 
 def load_checkpoint(path: Path) -> tuple[Captioner, dict]:
-    saved = torch.load(path, map_location="cpu", weights_only=False)
+    saved = read_checkpoint(path)
     model = Captioner(DecoderConfig(**saved["config"]), encoder=saved["encoder"])
     model.decoder.load_state_dict(saved["decoder"])
     return model.eval(), saved

@@ -1,6 +1,9 @@
 """export/: bundles written from torch models, checked against torch, read by the runtime."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -90,3 +93,14 @@ def test_float16_decoder_halves_its_file_and_still_matches_torch(tmp_path):
     words = [[c.words for c in Captioner(load_bundle(tmp_path / d, "cpu"), beam_size=3).caption(pixels)]
              for d in ("full", "half")]
     assert words[0] == words[1]
+
+
+def test_export_of_a_missing_or_broken_checkpoint_is_one_line_and_writes_nothing(tmp_path):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    for path, reason in [(tmp_path / "missing.pt", "no such checkpoint"), (broken, "not a checkpoint")]:
+        proc = subprocess.run([sys.executable, "-m", "export.export", str(path), str(tmp_path / "out")],
+                              capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
+        assert proc.returncode == 1
+        assert proc.stderr.strip().startswith(f"{path}: {reason}") and "Traceback" not in proc.stderr
+        assert not (tmp_path / "out").exists()

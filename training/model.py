@@ -13,6 +13,7 @@ The decoder is split the way inference runs it:
 from __future__ import annotations
 
 import importlib
+import pickle
 from dataclasses import asdict, dataclass
 
 import torch
@@ -140,6 +141,16 @@ class Captioner(nn.Module):
         grid = self.encoder(images)
         feats, h, c = self.decoder.prepare(grid)
         return feats, h, c, grid.mean(dim=(2, 3))
+
+
+def read_checkpoint(path, device="cpu") -> dict:
+    """A checkpoint written by training.train, or SystemExit with one line saying why it cannot be read."""
+    try:
+        return torch.load(path, map_location=device, weights_only=False)
+    except FileNotFoundError:
+        raise SystemExit(f"{path}: no such checkpoint") from None
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as error:
+        raise SystemExit(f"{path}: not a checkpoint written by training.train ({error})") from None
 
 
 def normalise(images_uint8: torch.Tensor) -> torch.Tensor:

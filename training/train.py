@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from training.cider import CiderD
 from training.data import read_dataset
 from training.features import DEFAULT_CACHE, grid_features
-from training.model import Decoder, DecoderConfig
+from training.model import Decoder, DecoderConfig, read_checkpoint
 from training.vocab import END, Vocabulary, tokenize
 
 log = logging.getLogger("train")
@@ -260,7 +260,7 @@ def scst_epoch(decoder, train: Split, scorer: CiderD, vocab, optimizer, args, ge
 
 
 def start_from(decoder: Decoder, path: Path, vocab: Vocabulary, device) -> dict:
-    saved = torch.load(path, map_location=device, weights_only=False)
+    saved = read_checkpoint(path, device)
     if saved["vocab"] != vocab.words:
         raise SystemExit(f"{path}: trained with another vocabulary; use the same data and --min-count")
     decoder.load_state_dict(saved["decoder"])
