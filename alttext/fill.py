@@ -1,44 +1,33 @@
 """`fill` and `check`: pages → images that need alt → image bytes → captions → patched pages.
 
-Pages are handled in batches: every page of a batch is scanned, the images they need are loaded
-in parallel (each distinct image once per run), the ones not in the cache are captioned in one
-call, and each page is then spliced and written atomically before the next batch starts.
+Pages (from pages.py) are handled in batches: every page of a batch is scanned, the images they need
+are loaded in parallel (each distinct image once per run), the ones not in the cache (cache.py) are
+captioned in one call, and each page is then spliced and written atomically before the next batch starts.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
-import json
-import os
-import re
-import sqlite3
 import sys
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import unquote, urldefrag, urljoin, urlsplit
-from urllib.robotparser import RobotFileParser
 
 from alttext import atomic
+from alttext.cache import Cache
 from alttext.describe import Description, apply_floor
 from alttext.errors import AltTextError, SourceError
-from alttext.fetch import fetch_url, is_url, read_file
+from alttext.pages import PageJob, count_pages, pages
 from alttext.report import FILLED, FOR_REVIEW, KEPT, SKIPPED, Progress, Record, thumbnail
-from alttext.resolve import Locator, Placeholder, check_image, load, locate, page_url
-from alttext.scan import EMPTY, FILL, KEEP, NEEDS_ALT, REPORT, REVIEW, Image, Scan, scan
+from alttext.resolve import Locator, Placeholder, check_image, load, locate
+from alttext.scan import EMPTY, FILL, KEEP, NEEDS_ALT, REPORT, REVIEW, Image
 from alttext.splice import MARKER, alt_edit, apply
 
 Describe = Callable[[list[tuple[str, bytes]]], list[Description]]
-
-HTML_SUFFIXES = (".html", ".htm")
-HTML_TYPES = ("text/html", "application/xhtml+xml")
-PAGE_LIKE = re.compile(r"(?:^|/)(?:[^/.]*|[^/]*\.(?:html?|xhtml|php|aspx?|jsp|shtml))$", re.IGNORECASE)
-ROBOTS_AGENT = "alttext"
 
 
 @dataclass
@@ -57,202 +46,13 @@ class Options:
 
 
 @dataclass
-class PageJob:
-    name: str  # as shown to people: the path or the final URL
-    url: str  # what the page's relative URLs resolve against
-    root: Path | None  # the local site root; None for pages on the web
-    data: bytes
-    scan: Scan
-    dest: Path | None  # where the patched page goes
-    mode: int | None = None  # file mode for a mirrored copy
-
-
-@dataclass
 class Run:
     pages: int = 0
     records: list[Record] = field(default_factory=list)
     failures: list[SourceError] = field(default_factory=list)
 
 
-# ---------------------------------------------------------------- pages
-
-
-def pages(targets: list[str], options: Options) -> Iterator[PageJob | SourceError]:
-    for target in targets:
-        if is_url(target):
-            yield from crawl(target, options)
-        else:
-            yield from local_pages(Path(target), options)
-
-
-def local_files(target: Path, out: Path | None) -> tuple[Path, list[Path]]:
-    """The site root and the HTML files of a file or directory target."""
-    if not target.is_dir():
-        return target.parent, [target]
-    skip = out.resolve() if out else None
-    found = []
-    for directory, subdirs, files in os.walk(target):
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
-        if skip is not None and Path(directory).resolve() == skip:
-            subdirs[:] = []
-            continue
-        for name in sorted(files):
-            path = Path(directory, name)
-            if name.lower().endswith(HTML_SUFFIXES) and not path.is_symlink():
-                found.append(path)
-    return target, found
-
-
-def count_pages(targets: list[str], options: Options) -> int | None:
-    """How many pages a run will see, when that is known beforehand (no URL targets)."""
-    if any(is_url(t) for t in targets):
-        return None
-    return sum(len(local_files(Path(t), options.out)[1]) for t in targets)
-
-
-def local_pages(target: Path, options: Options) -> Iterator[PageJob | SourceError]:
-    root, files = local_files(target, options.out)
-    for path in files:
-        try:
-            data = read_file(path)
-            mode = path.stat().st_mode & 0o7777
-        except SourceError as error:
-            yield error
-            continue
-        dest = options.out / path.relative_to(root) if options.out else path.resolve()
-        page = scan(data, overwrite=options.overwrite, fill_titled=options.fill_titled)
-        yield PageJob(str(path), page_url(path, root), root, data, page, dest, mode)
-
-
-def crawl(start: str, options: Options) -> Iterator[PageJob | SourceError]:
-    """The page at `start` and, to --crawl-depth links away, same-origin pages robots.txt allows."""
-    robots = Robots()
-    queue, seen = deque([(start, 0)]), {start}
-    origin = None
-    while queue:
-        url, depth = queue.popleft()
-        if depth and not robots.allowed(url):
-            continue
-        try:
-            data, final = fetch_url(url, accept=HTML_TYPES)
-        except SourceError as error:
-            yield error
-            continue
-        origin = origin or _origin(final)
-        page = scan(data, overwrite=options.overwrite, fill_titled=options.fill_titled)
-        dest = mirror_path(options.out, final) if options.out else None
-        yield PageJob(final, final, None, data, page, dest)
-        if depth < options.crawl_depth:
-            for link in page_links(final, page, origin):
-                if link not in seen:
-                    seen.add(link)
-                    queue.append((link, depth + 1))
-
-
-def page_links(url: str, page: Scan, origin: str) -> list[str]:
-    """Links on a page to other HTML pages of the same origin (no query strings)."""
-    base = urljoin(url, page.base) if page.base else url
-    found = []
-    for href in page.links:
-        link = urldefrag(urljoin(base, href.strip())).url
-        parts = urlsplit(link)
-        if _origin(link) == origin and not parts.query and PAGE_LIKE.search(parts.path):
-            found.append(link)
-    return found
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
-
-
-def mirror_path(out: Path, url: str) -> Path:
-    """Where a copy of the page at `url` goes under `out`: host/path, index.html for folders."""
-    parts = urlsplit(url)
-    segments = [s for s in unquote(parts.path).split("/") if s not in ("", ".", "..")]
-    if not segments or parts.path.endswith("/") or "." not in segments[-1]:
-        segments.append("index.html")
-    return out.joinpath(parts.netloc.replace(":", "_"), *segments)
-
-
-class Robots:
-    """robots.txt of each origin, read once; a missing or unreadable one allows everything."""
-
-    def __init__(self):
-        self.parsers: dict[str, RobotFileParser] = {}
-
-    def allowed(self, url: str) -> bool:
-        origin = _origin(url)
-        if origin not in self.parsers:
-            parser = RobotFileParser(origin + "/robots.txt")
-            try:
-                body, _ = fetch_url(origin + "/robots.txt", accept=("text/",), max_bytes=512 * 1024)
-                parser.parse(body.decode("utf-8", "replace").splitlines())
-            except SourceError:
-                parser.parse([])
-            self.parsers[origin] = parser
-        return self.parsers[origin].can_fetch(ROBOTS_AGENT, url)
-
-
 # ---------------------------------------------------------------- images
-
-
-def cache_dir() -> Path:
-    if os.environ.get("ALTTEXT_CACHE_DIR"):
-        return Path(os.environ["ALTTEXT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "alttext"
-
-
-class Cache:
-    """Descriptions kept between runs, keyed by image hash and model id (off without a model id)."""
-
-    def __init__(self, model_id: str | None, directory: Path | None = None):
-        self.model_id = model_id
-        self.db = None
-        if model_id is None:
-            return
-        directory = directory or cache_dir()
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(directory / "captions.sqlite3", timeout=30)
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS captions"
-                " (model TEXT, digest TEXT, description TEXT, PRIMARY KEY (model, digest))"
-            )
-        except (OSError, sqlite3.Error):
-            self.db = None  # a run without a cache is slower, not wrong
-
-    def get(self, digest: str, source: str) -> Description | None:
-        if self.db is None:
-            return None
-        try:
-            row = self.db.execute(
-                "SELECT description FROM captions WHERE model = ? AND digest = ?",
-                (self.model_id, digest),
-            ).fetchone()
-            return Description(source=source, **json.loads(row[0])) if row else None
-        except (sqlite3.Error, ValueError, TypeError):
-            self.db = None
-            return None
-
-    def put(self, found: dict[str, Description]) -> None:
-        if self.db is None:
-            return
-        rows = [
-            (
-                self.model_id,
-                digest,
-                json.dumps({k: v for k, v in asdict(d).items() if k != "source"}),
-            )
-            for digest, d in found.items()
-            if d.action != "error"
-        ]
-        try:
-            with self.db:
-                self.db.executemany("INSERT OR REPLACE INTO captions VALUES (?, ?, ?)", rows)
-        except sqlite3.Error:
-            self.db = None
 
 
 Chain = tuple[Locator, ...]  # the places an image's pixels may be, best first

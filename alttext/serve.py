@@ -77,7 +77,7 @@ class Pending:
 
 
 class Memory:
-    """Descriptions by image digest, in memory, at most `entries` of them (fill.Cache's interface)."""
+    """Descriptions by image digest, in memory, at most `entries` of them (cache.Cache's interface)."""
 
     def __init__(self, entries: int = CACHE_ENTRIES):
         self.entries = entries

@@ -18,7 +18,7 @@ from imagefiles import broken_images, encode, gradient
 from typer.testing import CliRunner
 
 import alttext.describe
-from alttext import atomic, fill, fill_cli
+from alttext import atomic, cache, fill, fill_cli
 from alttext.report import Progress
 
 TESTS = Path(__file__).resolve().parent
@@ -414,7 +414,7 @@ def test_cache_is_keyed_by_model_id(site, cache_dir):
 def test_cache_lives_in_the_user_cache_directory(monkeypatch, tmp_path):
     monkeypatch.delenv("ALTTEXT_CACHE_DIR")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert fill.cache_dir() == tmp_path / "alttext"
+    assert cache.cache_dir() == tmp_path / "alttext"
 
 
 def test_progress_is_a_bar_on_a_terminal_and_plain_lines_elsewhere():
