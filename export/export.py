@@ -1,6 +1,7 @@
 """Write a model bundle from a training checkpoint and check it against torch.
 
     python -m export.export runs/lite0/best.pt alttext/models/default
+    python -m export.export runs/a/best.pt runs/b/best.pt alttext/models/default   # an ensemble
 
 The bundle format is documented once, in README.md ("The model bundle").
 """
@@ -16,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.model import MEAN, STD, Captioner, DecoderConfig, read_checkpoint
+from training.model import MEAN, STD, Captioner, Decoder, DecoderConfig, Ensemble, read_checkpoint
 from training.vocab import END, PAD, START, UNK
 
 FORMAT_VERSION = 1
@@ -41,11 +42,30 @@ class StepGraph(nn.Module):
         return self.decoder.step(tokens, h, c, feats)
 
 
-def load_checkpoint(path: Path) -> tuple[Captioner, dict]:
-    saved = read_checkpoint(path)
-    model = Captioner(DecoderConfig(**saved["config"]), encoder=saved["encoder"])
-    model.decoder.load_state_dict(saved["decoder"])
-    return model.eval(), saved
+def load_checkpoints(paths: list[Path]) -> tuple[Captioner, dict]:
+    """One checkpoint, or several trained on the same encoder and vocabulary, run as an Ensemble.
+    Returns the model and what model.json needs of the checkpoints."""
+    saved = [read_checkpoint(path) for path in paths]
+    first = saved[0]
+    for path, other in zip(paths[1:], saved[1:]):
+        for key in ("encoder", "vocab", "max_len"):
+            if other[key] != first[key]:
+                raise SystemExit(f"{path}: its {key} differs from {paths[0]}'s (an ensemble shares one encoder "
+                                 "and one vocabulary)")
+    decoders = []
+    for one in saved:
+        decoder = Decoder(DecoderConfig(**one["config"]))
+        decoder.load_state_dict(one["decoder"])
+        decoders.append(decoder)
+    model = Captioner(decoders[0].config, encoder=first["encoder"])
+    if len(saved) == 1:
+        model.decoder = decoders[0]
+        return model.eval(), first
+    model.decoder = Ensemble(decoders)
+    members = {"config": [one["config"] for one in saved], "members": [str(path) for path in paths]}
+    for key in ("dev_cider", "history", "started_from"):
+        members[key] = [one.get(key) for one in saved]
+    return model.eval(), {**{k: first[k] for k in ("encoder", "vocab", "max_len")}, **members}
 
 
 def export_onnx(model: Captioner, out_dir: Path) -> None:
@@ -114,6 +134,7 @@ def write_model_json(model: Captioner, saved: dict, out_dir: Path, extra: dict) 
             "dev_cider_d": saved.get("dev_cider"),
             "training": saved.get("history"),
             "started_from": saved.get("started_from"),
+            **({"ensemble_of": saved["members"]} if "members" in saved else {}),
         },
         "scores": {},
     }
@@ -132,9 +153,10 @@ def round_to_float16(model: nn.Module) -> None:
 
 
 def store_weights_as_float16(path: Path) -> None:
-    """Halve an ONNX file: float32 weights are stored as float16, each followed by a Cast back to
-    float32. ONNX Runtime folds the casts when it loads the file, so the arithmetic stays float32
-    and so does the speed; with round_to_float16 first, nothing changes but the size."""
+    """Shrink an ONNX file without changing it: every float32 weight that float16 holds exactly
+    (all of the decoder's, after round_to_float16) is stored as float16, followed by a Cast back to
+    float32. ONNX Runtime folds the casts when it loads the file, so the arithmetic and the speed
+    stay float32."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -144,7 +166,11 @@ def store_weights_as_float16(path: Path) -> None:
     for index, init in enumerate(graph.initializer):
         if init.data_type != onnx.TensorProto.FLOAT:
             continue
-        stored = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "_float16")
+        weights = numpy_helper.to_array(init)
+        half = weights.astype(np.float16)
+        if not np.array_equal(half.astype(np.float32), weights):
+            continue
+        stored = numpy_helper.from_array(half, init.name + "_float16")
         casts.append(helper.make_node("Cast", [stored.name], [init.name], to=onnx.TensorProto.FLOAT))
         graph.initializer[index].CopyFrom(stored)
     nodes = casts + list(graph.node)
@@ -155,17 +181,19 @@ def store_weights_as_float16(path: Path) -> None:
 
 
 def export_bundle(model: Captioner, saved: dict, out_dir: Path, float16_decoder: bool = False, **extra) -> dict:
-    """Write encoder.onnx, decoder.onnx and model.json; float16_decoder stores the decoder's weights
-    at half size (measure the scores before shipping such a bundle). The encoder stays float32: the
-    export folds its batch norms into its convolutions, so a float16 copy of those would no longer be
-    the model that torch checks."""
+    """Write encoder.onnx, decoder.onnx and model.json; float16_decoder rounds the decoder's weights
+    to float16 and stores them at half size, in decoder.onnx and in the part of encoder.onnx that
+    prepares the decoder's state (measure the scores before shipping such a bundle). The CNN stays
+    float32: the export folds its batch norms into its convolutions, and a float16 copy of those
+    differed from torch by 1.4e-2."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if float16_decoder:
         round_to_float16(model.decoder)
     export_onnx(model, out_dir)
     if float16_decoder:
-        store_weights_as_float16(out_dir / "decoder.onnx")
+        for name in ("encoder.onnx", "decoder.onnx"):
+            store_weights_as_float16(out_dir / name)
     worst = check_against_torch(model, out_dir)
     extra.setdefault("provenance_check", {"max_abs_log_prob_diff_vs_torch": worst})
     extra.setdefault("weights", {"encoder": "float32", "decoder": "float16" if float16_decoder else "float32"})
@@ -187,7 +215,8 @@ def random_bundle(out_dir: Path, seed: int = 0, vocab_words: list[str] | None = 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", type=Path, help="best.pt from training.train")
+    p.add_argument("checkpoints", type=Path, nargs="+",
+                   help="best.pt from training.train; several make an ensemble (same encoder and vocabulary)")
     p.add_argument("out", type=Path, help="bundle directory to write")
     p.add_argument("--name", default="alttext-flickr8k")
     p.add_argument("--beam-size", type=int, default=3)
@@ -195,7 +224,7 @@ def main(argv=None):
     p.add_argument("--float16-decoder", action="store_true",
                    help="store the decoder's weights as float16 (half its size)")
     args = p.parse_args(argv)
-    model, saved = load_checkpoint(args.checkpoint)
+    model, saved = load_checkpoints(args.checkpoints)
     meta = export_bundle(model, saved, args.out, float16_decoder=args.float16_decoder, name=args.name,
                          beam_size=args.beam_size, length_penalty=args.length_penalty)
     print(f"wrote {args.out} ({meta['name']}); ONNX Runtime vs torch max |d log-prob| "

@@ -14,7 +14,7 @@ from alttext.bundle import load_bundle  # noqa: E402
 from alttext.captioner import Captioner  # noqa: E402
 from export.export import check_against_torch, export_bundle, random_bundle  # noqa: E402
 from training.model import Captioner as TorchCaptioner  # noqa: E402
-from training.model import DecoderConfig  # noqa: E402
+from training.model import DecoderConfig, Ensemble  # noqa: E402
 from training.vocab import SPECIALS  # noqa: E402
 
 WORDS = list(SPECIALS) + "a dog runs on the grass".split()
@@ -104,3 +104,57 @@ def test_export_of_a_missing_or_broken_checkpoint_is_one_line_and_writes_nothing
         assert proc.returncode == 1
         assert proc.stderr.strip().startswith(f"{path}: {reason}") and "Traceback" not in proc.stderr
         assert not (tmp_path / "out").exists()
+
+
+def first_step(decoder, grid, tokens):
+    feats, h, c = decoder.prepare(grid)
+    return decoder.step(tokens, h, c, feats)
+
+
+def test_an_ensemble_lays_its_members_states_side_by_side_and_averages_their_probabilities():
+    members = [small_model(seed=seed)[0].decoder for seed in (0, 1)]
+    grid, tokens = torch.randn(2, 1280, 7, 7), torch.tensor([4, 5])
+    with torch.no_grad():
+        log_probs, h, c, _ = first_step(Ensemble(members), grid, tokens)
+        alone = [first_step(m, grid, tokens) for m in members]
+        twice = first_step(Ensemble([members[0], members[0]]), grid, tokens)[0]
+    mean = torch.stack([a[0].exp() for a in alone]).mean(0).log()
+    assert torch.allclose(log_probs, mean, atol=1e-5)
+    assert torch.allclose(h, torch.cat([alone[0][1], alone[1][1]], 1))
+    assert torch.allclose(c, torch.cat([alone[0][2], alone[1][2]], 1))
+    assert torch.allclose(twice, alone[0][0], atol=1e-5)  # a model in agreement with itself is itself
+
+
+def export_cli(tmp_path, *checkpoints, extra=()):
+    return subprocess.run([sys.executable, "-m", "export.export", *map(str, checkpoints), str(tmp_path / "out"),
+                           *extra], capture_output=True, text=True, timeout=300, cwd=Path(__file__).parent.parent)
+
+
+def test_several_checkpoints_export_as_one_ensemble_bundle_that_the_runtime_reads(tmp_path):
+    paths = []
+    for seed in (0, 1):
+        model, config = small_model(seed=seed)
+        paths.append(tmp_path / f"m{seed}.pt")
+        torch.save({**saved_of(model, config), "dev_cider": 0.1 * seed}, paths[-1])
+    proc = export_cli(tmp_path, *paths, extra=["--float16-decoder"])
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert [d["hidden_dim"] for d in meta["decoder"]] == [32, 32]
+    assert meta["provenance"]["ensemble_of"] == [str(p) for p in paths]
+    assert meta["provenance"]["dev_cider_d"] == [0.0, 0.1]
+    assert meta["provenance_check"]["max_abs_log_prob_diff_vs_torch"] <= 1e-4
+    bundle = load_bundle(tmp_path / "out", "cpu")
+    assert bundle.decoder.get_inputs()[1].shape[1] == 64  # h of both members
+    pixels = np.random.default_rng(0).integers(0, 255, (2, 224, 224, 3), dtype=np.uint8)
+    assert all(len(cap.words) >= 1 for cap in Captioner(bundle, beam_size=2).caption(pixels))
+
+
+def test_an_ensemble_of_different_vocabularies_is_refused_in_one_line(tmp_path):
+    model, config = small_model()
+    torch.save(saved_of(model, config), tmp_path / "a.pt")
+    torch.save({**saved_of(model, config), "vocab": WORDS[:-1] + ["cat"]}, tmp_path / "b.pt")
+    proc = export_cli(tmp_path, tmp_path / "a.pt", tmp_path / "b.pt")
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (f"{tmp_path / 'b.pt'}: its vocab differs from {tmp_path / 'a.pt'}'s "
+                                   "(an ensemble shares one encoder and one vocabulary)")
+    assert not (tmp_path / "out").exists()

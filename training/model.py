@@ -8,11 +8,15 @@ Attend and Tell); with attention off, the image is fed once, before the first wo
 The decoder is split the way inference runs it:
   prepare(grid)                        -> feats, h, c          (exported with the encoder)
   step(tokens, h, c, feats)            -> log_probs, h, c, alpha  (exported as one decoder step)
+
+An Ensemble of decoders trained on the same encoder has that same interface, so a bundle's runtime
+cannot tell one decoder from several.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import pickle
 from dataclasses import asdict, dataclass
 
@@ -127,14 +131,41 @@ class Decoder(nn.Module):
         return torch.stack(logits, 1), torch.stack(alphas, 1)
 
 
+class Ensemble(nn.Module):
+    """Decoders trained on the same encoder's grid, run as one decoder. Their states lie side by side
+    (feats, h and c concatenated on the last axis, members in order), and the next word's
+    distribution is the mean of the members' probabilities."""
+
+    def __init__(self, members: list[Decoder]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.config = members[0].config
+        self.hidden_sizes = [m.config.hidden_dim for m in members]
+        self.feature_sizes = [m.config.feature_dim for m in members]
+
+    def prepare(self, grid: torch.Tensor):
+        states = [m.prepare(grid) for m in self.members]
+        return tuple(torch.cat(parts, dim=-1) for parts in zip(*states))
+
+    def step(self, tokens: torch.Tensor, h, c, feats):
+        outputs = [
+            m.step(tokens, h_m, c_m, f_m)
+            for m, h_m, c_m, f_m in zip(self.members, h.split(self.hidden_sizes, dim=1),
+                                        c.split(self.hidden_sizes, dim=1), feats.split(self.feature_sizes, dim=2))
+        ]
+        log_probs, hs, cs, alphas = zip(*outputs)
+        mean_log_probs = torch.logsumexp(torch.stack(log_probs), dim=0) - math.log(len(outputs))
+        return mean_log_probs, torch.cat(hs, dim=1), torch.cat(cs, dim=1), torch.stack(alphas).mean(dim=0)
+
+
 class Captioner(nn.Module):
-    """Encoder + decoder, as one checkpoint."""
+    """Encoder + decoder (or an Ensemble of decoders): what a bundle holds."""
 
     def __init__(self, config: DecoderConfig, encoder: str = "lite0", pretrained: bool = True):
         super().__init__()
         self.encoder_name = encoder
         self.encoder = Encoder(encoder, pretrained=pretrained)
-        self.decoder = Decoder(config)
+        self.decoder: Decoder | Ensemble = Decoder(config)
 
     def encode(self, images: torch.Tensor):
         """images (B, 3, S, S), normalised -> feats, h, c, pooled (B, 1280)."""
