@@ -5,11 +5,13 @@ The format is documented in README.md ("The model bundle").
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import onnxruntime as ort
 
 from alttext.errors import ModelError
@@ -61,6 +63,20 @@ def read_meta(path: Path) -> dict:
         if not (path / name).is_file():
             raise ModelError(f"{path}: {name} is missing")
     return meta
+
+
+def read_arrays(path: Path) -> tuple[dict[str, np.ndarray], str] | None:
+    """An optional .npz part of a bundle: its arrays and a digest of the file, None when absent,
+    ModelError when unreadable. Never unpickles."""
+    if not path.is_file():
+        return None
+    try:
+        data = path.read_bytes()
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{path}: unreadable ({e})") from None
+    return arrays, hashlib.sha256(data).hexdigest()[:12]
 
 
 def why_no_cuda() -> str | None:

@@ -1,5 +1,6 @@
-"""Captions from a model bundle with ONNX Runtime: feed_image, inference_step, and a beam search
-batched over images x beams."""
+"""Captions from a model bundle with ONNX Runtime: feed_image, inference_step, a beam search
+batched over images x beams, and the choice among the finished beams (re-ranked by consensus with
+the nearest training photos' captions when the bundle has neighbours.npz)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from alttext.bundle import Bundle
+from alttext.consensus import load_consensus
 from alttext.images import normalise
 from alttext.text import clean_caption
 
@@ -22,7 +24,7 @@ class Caption:
 
 
 class Captioner:
-    def __init__(self, bundle: Bundle, beam_size: int | None = None):
+    def __init__(self, bundle: Bundle, beam_size: int | None = None, rerank: bool = True):
         self.bundle = bundle
         meta = bundle.meta
         self.vocab = meta["vocab"]
@@ -32,6 +34,7 @@ class Captioner:
         self.length_penalty = float(meta.get("length_penalty", 1.0))
         self.input_size = int(meta["input_size"])
         self._decoder_inputs = {i.name for i in bundle.decoder.get_inputs()}
+        self.consensus = load_consensus(bundle.path, meta) if rerank else None
 
     def feed_image(self, pixels: np.ndarray):
         """(B, S, S, 3) uint8 -> feats, h, c, pooled."""
@@ -45,12 +48,13 @@ class Captioner:
         return log_probs, h, c
 
     def caption(self, pixels: np.ndarray) -> list[Caption]:
-        feats, h, c, _ = self.feed_image(pixels)
-        return self.captions(feats, h, c)
+        return self.captions(*self.feed_image(pixels))
 
-    def captions(self, feats: np.ndarray, h: np.ndarray, c: np.ndarray) -> list[Caption]:
+    def captions(self, feats: np.ndarray, h: np.ndarray, c: np.ndarray, pooled: np.ndarray) -> list[Caption]:
         """Captions of images already fed (feed_image), so that its `pooled` can serve other ends."""
-        return [self._caption(ids, logp) for ids, logp in self.beam_search(feats, h, c)]
+        finished = self.beam_search(feats, h, c)
+        references = self.consensus.references(pooled) if self.consensus else [None] * len(finished)
+        return [self._caption(*self._choose(beams, refs)) for beams, refs in zip(finished, references)]
 
     def _caption(self, ids: list[int], token_logps: list[float]) -> Caption:
         words = [self.vocab[i] for i in ids]
@@ -58,7 +62,7 @@ class Captioner:
         return Caption(clean_caption(words), confidence, words)
 
     def beam_search(self, feats, h, c):
-        """Per image: (word ids without <end>, log-probability of each emitted token incl. <end>)."""
+        """Per image, its k beams: (word ids without <end>, log-probability of each emitted token incl. <end>)."""
         images, k = feats.shape[0], self.beam_size
         vocab_size = len(self.vocab)
         start, end = self.special["start"], self.special["end"]
@@ -93,15 +97,24 @@ class Captioner:
             h, c, tokens = h[rows], c[rows], word
             if finished.all():
                 break
-        return [self._best(history[i], logps[i]) for i in range(images)]
+        return [self._finished(history[i], logps[i]) for i in range(images)]
 
-    def _best(self, history: np.ndarray, logps: np.ndarray):
-        """The beam with the best length-normalised log-probability."""
-        choices = []
+    def _finished(self, history: np.ndarray, logps: np.ndarray) -> list[tuple[list[int], list[float]]]:
+        beams = []
         for ids, lp in zip(history.tolist(), logps):
             lp = lp[~np.isnan(lp)]
             n = len(lp)
-            words = ids[: n - 1] if ids[n - 1] == self.special["end"] else ids[:n]
-            choices.append((float(lp.sum()) / max(n, 1) ** self.length_penalty, words, lp.tolist()))
-        _, words, lp = max(choices, key=lambda x: x[0])
-        return words, lp
+            beams.append((ids[: n - 1] if ids[n - 1] == self.special["end"] else ids[:n], lp.tolist()))
+        return beams
+
+    def _choose(self, beams: list[tuple[list[int], list[float]]], references: list | None):
+        """The beam with the best length-normalised log-probability, plus, with neighbours, weight x
+        its agreement (CIDEr-D) with their captions."""
+        def score(beam):
+            ids, lp = beam
+            total = sum(lp) / max(len(lp), 1) ** self.length_penalty
+            if references is not None:
+                total += self.consensus.weight * self.consensus.agreement([self.vocab[i] for i in ids], references)
+            return total
+
+        return max(beams, key=score)

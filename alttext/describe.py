@@ -81,7 +81,8 @@ class Describer:
         changed = [f"{k}={v}" for k, v in sorted(self.actions.items()) if DEFAULT_ACTIONS[k] != v]
         head = self.head.digest if self.head else "none"
         ocr = "ocr" if self.reader.available else "no-ocr"
-        return "+".join([self.captioner.bundle.model_id, f"kinds:{head}", ocr, *changed])
+        consensus = self.captioner.consensus.digest if self.captioner.consensus else "none"
+        return "+".join([self.captioner.bundle.model_id, f"kinds:{head}", f"neighbours:{consensus}", ocr, *changed])
 
     def _look(self, item: tuple[str, bytes]) -> Look | Description:
         source, data = item
@@ -111,7 +112,8 @@ class Describer:
         kinds = self._kinds(pooled, looks)
         actions = [self.actions[kind.name] for kind in kinds]
         wanted = [i for i, action in enumerate(actions) if action == "caption"]
-        captions = dict(zip(wanted, self.captioner.captions(feats[wanted], h[wanted], c[wanted]))) if wanted else {}
+        found = self.captioner.captions(feats[wanted], h[wanted], c[wanted], pooled[wanted]) if wanted else []
+        captions = dict(zip(wanted, found))
         return [self._decide(source, look, kind, action, captions.get(i))
                 for i, (source, look, kind, action) in enumerate(zip(sources, looks, kinds, actions))]
 

@@ -9,7 +9,6 @@ rules alone, with or without a head. Each kind has an action, overridable with K
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from PIL import Image
 
+from alttext.bundle import read_arrays
 from alttext.errors import ModelError
 
 KINDS = ("photo", "text", "screenshot", "icon", "chart", "decoration", "art")
@@ -128,18 +128,13 @@ class KindHead:
 def load_head(bundle_dir: Path, meta: dict) -> KindHead | None:
     """The bundle's head, None when it has none; ModelError when it has one that cannot be used."""
     path = Path(bundle_dir) / HEAD_FILE
-    if not path.is_file():
+    found = read_arrays(path)
+    if found is None:
         return None
-    try:
-        data = path.read_bytes()
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as e:
-        raise ModelError(f"{path}: unreadable ({e})") from None
-    problem = head_problem(arrays, meta)
+    problem = head_problem(found[0], meta)
     if problem:
         raise ModelError(f"{path}: {problem}")
-    return KindHead(arrays, hashlib.sha256(data).hexdigest()[:12])
+    return KindHead(*found)
 
 
 def head_problem(arrays: dict[str, np.ndarray], meta: dict) -> str | None:

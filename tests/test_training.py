@@ -11,7 +11,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training.cider import CiderD  # noqa: E402
+from alttext.cider import CiderD  # noqa: E402
 from training.data import read_coco, read_dataset, read_flickr8k, read_karpathy  # noqa: E402
 from training.vocab import Vocabulary, tokenize  # noqa: E402
 
@@ -106,6 +106,11 @@ def test_train_export_caption_on_twenty_flickr8k_photos(flickr8k, tmp_path):
     exported = subprocess.run([sys.executable, "-m", "export.export", str(run / "best.pt"), str(bundle)],
                               capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert exported.returncode == 0, exported.stderr[-2000:]
+    neighbours = subprocess.run([sys.executable, "-m", "training.consensus", str(bundle),
+                                 "--data", f"flickr8k:{flickr8k}", "--limit", "20"],
+                                capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert neighbours.returncode == 0, neighbours.stderr[-2000:]
+    assert "20 photos, 100 captions, 20 dimensions" in neighbours.stdout
     photo = sorted((flickr8k / "Flicker8k_Dataset").glob("*.jpg"))[0]
     cap = subprocess.run([sys.executable, "-m", "alttext", "caption", "--json", "--model", str(bundle), str(photo)],
                          capture_output=True, text=True, timeout=120)
@@ -119,6 +124,7 @@ def test_train_export_caption_on_twenty_flickr8k_photos(flickr8k, tmp_path):
     report = json.loads((tmp_path / "eval.json").read_text())
     assert set(report["scores"]) == {"BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr"}
     assert len(report["captions"]) == 5 and json.loads(scores.stdout)["scores"] == report["scores"]
+    assert report["consensus"] is not None  # the neighbours re-ranked what was scored
     recorded = json.loads((bundle / "model.json").read_text())["scores"]["test"]
     assert recorded["scores"] == report["scores"] and recorded["images"] == 5
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.cider import CiderD
+from alttext.cider import CiderD
 from training.data import read_dataset
 from training.vocab import tokenize
 

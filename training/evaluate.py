@@ -12,6 +12,7 @@ import contextlib
 import json
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,20 +22,23 @@ from alttext.bundle import load_bundle
 from alttext.captioner import Captioner
 from alttext.fetch import read_file
 from alttext.images import load_pixels
-from training.data import read_dataset
+from training.data import Photo, read_dataset
+
+
+def photo_batches(paths: list[Path], input_size: int, batch_size: int) -> Iterator[np.ndarray]:
+    """The photos' pixels as users' images are loaded, in batches, decoded in parallel."""
+    def pixels(path: Path):
+        return load_pixels(read_file(path), str(path), input_size)
+
+    with ThreadPoolExecutor(4) as pool:
+        for i in range(0, len(paths), batch_size):
+            yield np.stack(list(pool.map(pixels, paths[i : i + batch_size])))
 
 
 def caption_photos(captioner: Captioner, paths: list[Path], batch_size: int) -> tuple[list, float]:
     """Captions of the photos in order, and the images per second of the whole run."""
-    def pixels(path: Path):
-        return load_pixels(read_file(path), str(path), captioner.input_size)
-
     start = time.perf_counter()
-    captions = []
-    with ThreadPoolExecutor(4) as pool:
-        for i in range(0, len(paths), batch_size):
-            batch = np.stack(list(pool.map(pixels, paths[i : i + batch_size])))
-            captions += captioner.caption(batch)
+    captions = [c for batch in photo_batches(paths, captioner.input_size, batch_size) for c in captioner.caption(batch)]
     return captions, len(paths) / (time.perf_counter() - start)
 
 
@@ -57,24 +61,35 @@ def coco_scores(refs: dict[str, list[str]], hyps: dict[str, str]) -> dict[str, f
     return {k: round(float(v), 4) for k, v in scores.items()}
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def bundle_on_split_parser(description: str, split: str) -> argparse.ArgumentParser:
+    """The arguments of the commands that run a bundle over one split of a dataset."""
+    p = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("model", type=Path, help="bundle directory")
     p.add_argument("--data", required=True, help="as for training.train, e.g. flickr8k:DIR")
-    p.add_argument("--split", default="dev", choices=["train", "dev", "test"])
-    p.add_argument("--limit", type=int, default=0, help="score only the first N photos")
-    p.add_argument("--beam-size", type=int, default=None)
-    p.add_argument("--length-penalty", type=float, default=None)
+    p.add_argument("--split", default=split, choices=["train", "dev", "test"])
+    p.add_argument("--limit", type=int, default=0, help="use only the first N photos")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    return p
+
+
+def split_photos(args: argparse.Namespace) -> list[Photo]:
+    photos = [ph for ph in read_dataset(args.data) if ph.split == args.split]
+    return photos[: args.limit] if args.limit else photos
+
+
+def main(argv=None):
+    p = bundle_on_split_parser(__doc__, "dev")
+    p.add_argument("--beam-size", type=int, default=None)
+    p.add_argument("--length-penalty", type=float, default=None)
+    p.add_argument("--no-consensus", action="store_true", help="ignore the bundle's neighbours.npz (no re-ranking)")
     p.add_argument("--out", type=Path, help="JSON file for the scores and every caption")
     p.add_argument("--record", action="store_true", help="also write the scores into the bundle's model.json")
     args = p.parse_args(argv)
 
-    photos = [ph for ph in read_dataset(args.data) if ph.split == args.split]
-    photos = photos[: args.limit] if args.limit else photos
+    photos = split_photos(args)
     bundle = load_bundle(args.model, args.device)
-    captioner = Captioner(bundle, args.beam_size)
+    captioner = Captioner(bundle, args.beam_size, rerank=not args.no_consensus)
     if args.length_penalty is not None:
         captioner.length_penalty = args.length_penalty
     captions, speed = caption_photos(captioner, [ph.path for ph in photos], args.batch_size)
@@ -84,6 +99,7 @@ def main(argv=None):
     report = {
         "model": bundle.meta.get("name"), "split": args.split, "images": len(photos),
         "beam_size": captioner.beam_size, "length_penalty": captioner.length_penalty,
+        "consensus": captioner.consensus.digest if captioner.consensus else None,
         "device": bundle.device, "images_per_second": round(speed, 1), "scores": scores,
         "captions": [{"image": n, "alt": c.text, "confidence": round(c.confidence, 4)}
                      for n, c in zip(names, captions)],
@@ -100,7 +116,7 @@ def record_scores(bundle: Path, report: dict) -> None:
     """model.json's scores[split]: what the bundle scored, and how it was run."""
     meta_path = Path(bundle) / "model.json"
     meta = json.loads(meta_path.read_text())
-    keep = ("images", "beam_size", "length_penalty", "scores")
+    keep = ("images", "beam_size", "length_penalty", "consensus", "scores")
     meta.setdefault("scores", {})[report["split"]] = {k: report[k] for k in keep}
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
 

@@ -23,7 +23,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
-from training.cider import CiderD
+from alttext.cider import CiderD
 from training.data import read_dataset
 from training.features import DEFAULT_CACHE, grid_features
 from training.model import Decoder, DecoderConfig, read_checkpoint

@@ -1,7 +1,8 @@
 """CIDEr-D as the COCO caption scorer computes it, but with the reference side cooked once.
 
-Used for choosing checkpoints on the dev split and as the reward of self-critical training, where
-the COCO scorer's per-call set-up would dominate. Equal to pycocoevalcap's Cider (a test checks).
+Used by consensus re-ranking at run time, and in training for choosing checkpoints on the dev
+split and as the reward of self-critical training, where the COCO scorer's per-call set-up would
+dominate. Equal to pycocoevalcap's Cider (a test checks).
 """
 
 from __future__ import annotations
@@ -18,13 +19,19 @@ def ngrams(words: list[str]) -> Counter:
 
 
 class CiderD:
-    def __init__(self, refs: dict[object, list[list[str]]]):
-        """refs: image id -> reference sentences as word lists. Document frequencies come from them."""
+    def __init__(self, refs: dict[object, list[list[str]]], documents: list[list[list[str]]] | None = None):
+        """refs: image id -> reference sentences as word lists. Document frequencies come from
+        `documents` (each the sentences of one image), by default from refs' own."""
+        documents = list(refs.values()) if documents is None else documents
         self.df: Counter = Counter()
-        for sentences in refs.values():
+        for sentences in documents:
             self.df.update({g for s in sentences for g in ngrams(s)})
-        self.log_n = math.log(float(len(refs)))
-        self.refs = {key: [self._vector(ngrams(s)) for s in sentences] for key, sentences in refs.items()}
+        self.log_n = math.log(float(len(documents)))
+        self.refs = {key: self.vectors(sentences) for key, sentences in refs.items()}
+
+    def vectors(self, sentences: list[list[str]]) -> list:
+        """Reference sentences, cooked for similarity()."""
+        return [self._vector(ngrams(s)) for s in sentences]
 
     def _vector(self, counts: Counter):
         vec: list[dict] = [{} for _ in range(N)]
@@ -40,16 +47,20 @@ class CiderD:
         return vec, [math.sqrt(x) for x in norm], length
 
     def score(self, key, words: list[str]) -> float:
+        return self.similarity(words, self.refs[key])
+
+    def similarity(self, words: list[str], refs: list) -> float:
+        """CIDEr-D of one sentence against cooked references (vectors())."""
         vec_h, norm_h, len_h = self._vector(ngrams(words))
         total = 0.0
-        for vec_r, norm_r, len_r in self.refs[key]:
+        for vec_r, norm_r, len_r in refs:
             penalty = math.exp(-((len_h - len_r) ** 2) / (2 * SIGMA**2))
             for n in range(N):
                 val = sum(min(w, vec_r[n].get(g, 0.0)) * vec_r[n].get(g, 0.0) for g, w in vec_h[n].items())
                 if norm_h[n] and norm_r[n]:
                     val /= norm_h[n] * norm_r[n]
                 total += val * penalty
-        return total / N / len(self.refs[key]) * 10.0
+        return total / N / len(refs) * 10.0
 
     def corpus(self, hyps: dict[object, list[str]]) -> float:
         return sum(self.score(k, h) for k, h in hyps.items()) / len(hyps)
