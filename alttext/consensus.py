@@ -34,6 +34,7 @@ class Consensus:
         for photo, sentence in zip(arrays["caption_photo"].tolist(), sentences):
             self.by_photo[photo].append(sentence.split())
         self._scorer: CiderD | None = None
+        self._cooked: dict[int, list] = {}  # photo -> its captions cooked, as photos recur as neighbours
 
     @property
     def scorer(self) -> CiderD:
@@ -49,7 +50,12 @@ class Consensus:
         x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         similarity = x @ self.keys.T
         nearest = np.argpartition(-similarity, self.neighbours - 1, axis=1)[:, : self.neighbours]
-        return [self.scorer.vectors([s for photo in row for s in self.by_photo[photo]]) for row in nearest]
+        return [[vector for photo in row.tolist() for vector in self._cooked_captions(photo)] for row in nearest]
+
+    def _cooked_captions(self, photo: int) -> list:
+        if photo not in self._cooked:
+            self._cooked[photo] = self.scorer.vectors(self.by_photo[photo])
+        return self._cooked[photo]
 
     def agreement(self, words: list[str], references: list) -> float:
         return self.scorer.similarity(words, references)
