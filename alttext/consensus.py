@@ -9,6 +9,7 @@ caption is always one the model wrote; the neighbours only help choose among the
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,8 @@ class Consensus:
         for photo, sentence in zip(arrays["caption_photo"].tolist(), sentences):
             self.by_photo[photo].append(sentence.split())
         self._scorer: CiderD | None = None
-        self._cooked: dict[int, list] = {}  # photo -> its captions cooked, as photos recur as neighbours
+        # Photos recur as neighbours; their cooked captions take about 25 kB each, so keep the recent ones.
+        self._cooked_captions = functools.lru_cache(maxsize=1024)(self._cook)
 
     @property
     def scorer(self) -> CiderD:
@@ -52,10 +54,8 @@ class Consensus:
         nearest = np.argpartition(-similarity, self.neighbours - 1, axis=1)[:, : self.neighbours]
         return [[vector for photo in row.tolist() for vector in self._cooked_captions(photo)] for row in nearest]
 
-    def _cooked_captions(self, photo: int) -> list:
-        if photo not in self._cooked:
-            self._cooked[photo] = self.scorer.vectors(self.by_photo[photo])
-        return self._cooked[photo]
+    def _cook(self, photo: int) -> list:
+        return self.scorer.vectors(self.by_photo[photo])
 
     def agreement(self, words: list[str], references: list) -> float:
         return self.scorer.similarity(words, references)
