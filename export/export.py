@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import hashlib
 import json
 from pathlib import Path
 
@@ -57,7 +58,11 @@ def load_checkpoints(paths: list[Path]) -> tuple[Captioner, dict]:
         decoder = Decoder(DecoderConfig(**one["config"]))
         decoder.load_state_dict(one["decoder"])
         decoders.append(decoder)
+    if len(saved) > 1 and any("encoder_weights" in one for one in saved):
+        raise SystemExit("an ensemble shares one encoder: members with a fine-tuned encoder cannot be combined")
     model = Captioner(decoders[0].config, encoder=first["encoder"])
+    if "encoder_weights" in first:
+        model.encoder.load_state_dict(first["encoder_weights"])
     if len(saved) == 1:
         model.decoder = decoders[0]
         return model.eval(), first
@@ -126,7 +131,7 @@ def write_model_json(model: Captioner, saved: dict, out_dir: Path, extra: dict) 
         "max_length": saved["max_len"],
         "beam_size": 3,
         "length_penalty": 1.0,
-        "encoder": saved["encoder"],
+        "encoder": encoder_identity(saved),
         "decoder": saved["config"],
         "provenance": {
             "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -141,6 +146,17 @@ def write_model_json(model: Captioner, saved: dict, out_dir: Path, extra: dict) 
     meta.update(extra)
     (out_dir / "model.json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
+
+
+def encoder_identity(saved: dict) -> str:
+    """The EfficientNet-Lite variant, plus a digest of its weights when training fine-tuned them, so
+    that bundle parts made through the ImageNet encoder (kinds.npz, neighbours.npz) are refused."""
+    if "encoder_weights" not in saved:
+        return saved["encoder"]
+    digest = hashlib.sha256()
+    for name, tensor in sorted(saved["encoder_weights"].items()):
+        digest.update(name.encode() + tensor.detach().cpu().numpy().tobytes())
+    return f"{saved['encoder']}+tuned-{digest.hexdigest()[:8]}"
 
 
 def round_to_float16(model: nn.Module) -> None:

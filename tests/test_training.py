@@ -132,11 +132,43 @@ def test_train_export_caption_on_twenty_flickr8k_photos(flickr8k, tmp_path):
 def test_two_process_ddp_with_gloo(tmp_path):
     data = make_flickr8k(tmp_path / "f8k", names=tuple(f"{i}.jpg" for i in range(8)))
     proc = train(["--data", f"flickr8k:{data}", "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "4",
-                  "--min-count", "1", "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--workers", "0"],
+                  "--min-count", "1", "--cache-dir", str(tmp_path / "cache"), "--no-progress", "--workers", "0",
+                  "--finetune-blocks", "1"],
                  env={"OMP_NUM_THREADS": "1"}, nproc=2)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stderr.count("xe epoch 1") == 1  # only rank 0 reports
-    assert (tmp_path / "run" / "best.pt").exists()
+    assert "encoder_weights" in torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+
+
+def test_finetuning_the_last_encoder_block_trains_it_and_the_bundle_carries_it(tmp_path):
+    from alttext.errors import ModelError
+    from alttext.kinds import load_head
+    from training.model import Encoder
+
+    data = make_flickr8k(tmp_path / "f8k", names=tuple(f"{i}.jpg" for i in range(8)))
+    run = tmp_path / "run"
+    proc = train(["--data", f"flickr8k:{data}", "--out", str(run), "--epochs", "1", "--batch-size", "4",
+                  "--min-count", "1", "--finetune-blocks", "1", "--finetune-lr", "1e-2",
+                  "--cache-dir", str(tmp_path / "cache"), "--no-progress"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [p.name.split("-")[1] for p in (tmp_path / "cache").glob("*.npy")] == ["below1", "below1"]
+    saved = torch.load(run / "best.pt", weights_only=False)
+    pretrained = Encoder("lite0").state_dict()
+    changed = {k for k, v in saved["encoder_weights"].items() if not torch.equal(v, pretrained[k])}
+    last_block = len(Encoder("lite0").cnn._blocks) - 1
+    assert changed and {k.split(".")[1] for k in changed} <= {"_blocks", "_conv_head", "_bn1"}
+    assert all(k.startswith((f"cnn._blocks.{last_block}.", "cnn._conv_head.", "cnn._bn1.")) for k in changed)
+    assert not any("running_" in k for k in changed)  # batch norms keep their ImageNet statistics
+    bundle = tmp_path / "bundle"
+    exported = subprocess.run([sys.executable, "-m", "export.export", str(run / "best.pt"), str(bundle)],
+                              capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    meta = json.loads((bundle / "model.json").read_text())
+    assert meta["encoder"].startswith("lite0+tuned-")
+    # a kind head made through the ImageNet encoder no longer fits this bundle's pooled features
+    (bundle / "kinds.npz").write_bytes((ROOT / "alttext" / "models" / "default" / "kinds.npz").read_bytes())
+    with pytest.raises(ModelError, match="trained on encoder lite0, the bundle has lite0\\+tuned-"):
+        load_head(bundle, meta)
 
 
 def test_calibration_picks_the_lowest_threshold_with_few_unrelated_captions(tmp_path, bundle_copy):

@@ -1,4 +1,5 @@
-"""Frozen-encoder feature cache: each photo is encoded once, stored as float16, reused by every epoch."""
+"""Frozen-encoder feature cache: each photo is encoded once, stored as float16, reused by every epoch.
+With --finetune-blocks N the cache holds what the encoder's last N blocks read, and training runs those."""
 
 from __future__ import annotations
 
@@ -31,17 +32,19 @@ class _Images(Dataset):
         return torch.from_numpy(load_pixels(read_file(path), str(path), self.size).copy())
 
 
-def cache_path(paths: list[Path], encoder: str, cache_dir: Path) -> Path:
+def cache_path(paths: list[Path], encoder: str, cache_dir: Path, top_blocks: int = 0) -> Path:
     key = hashlib.sha256("\n".join(str(p.resolve()) for p in paths).encode()).hexdigest()[:16]
-    return Path(cache_dir) / f"{encoder}-{len(paths)}-{key}.npy"
+    below = f"-below{top_blocks}" if top_blocks else ""
+    return Path(cache_dir) / f"{encoder}{below}-{len(paths)}-{key}.npy"
 
 
 def grid_features(
     paths: list[Path], encoder: str, cache_dir: Path = DEFAULT_CACHE, device: str = "cpu",
-    batch_size: int = 64, workers: int = 2,
+    batch_size: int = 64, workers: int = 2, top_blocks: int = 0,
 ) -> np.ndarray:
-    """(N, 1280, H, W) float16 features of the photos, read from the cache or computed into it."""
-    target = cache_path(paths, encoder, cache_dir)
+    """(N, 1280, H, W) float16 features of the photos, read from the cache or computed into it; with
+    top_blocks, the input of the encoder's last top_blocks blocks instead."""
+    target = cache_path(paths, encoder, cache_dir, top_blocks)
     if target.exists():
         return np.load(target, mmap_mode="r")
     model = Encoder(encoder).to(device).eval()
@@ -53,7 +56,8 @@ def grid_features(
     partial = target.with_suffix(".partial.npy")
     with torch.inference_mode():
         for batch in loader:
-            grid = model(normalise(batch).to(device)).half().cpu().numpy()
+            images = normalise(batch).to(device)
+            grid = (model.trunk(images, top_blocks) if top_blocks else model(images)).half().cpu().numpy()
             if out is None:
                 out = np.lib.format.open_memmap(partial, "w+", np.float16, (len(paths), *grid.shape[1:]))
             out[done : done + len(grid)] = grid

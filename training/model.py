@@ -68,6 +68,34 @@ class Encoder(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.cnn.extract_features(images)
 
+    def trunk(self, images: torch.Tensor, top_blocks: int) -> torch.Tensor:
+        """The frozen part when the last top_blocks blocks are fine-tuned: the stem and the blocks before them."""
+        x = self.cnn._swish(self.cnn._bn0(self.cnn._conv_stem(images)))
+        for block in self.cnn._blocks[: len(self.cnn._blocks) - top_blocks]:
+            x = block(x)  # no drop-connect: the encoder runs in eval mode, in training too
+        return x
+
+
+class EncoderTop(nn.Module):
+    """The part of an Encoder that --finetune-blocks trains: its last blocks and its head
+    convolution, sharing their weights with the Encoder. Batch norms keep their ImageNet statistics
+    (the module stays in eval mode), so only weights and biases move."""
+
+    def __init__(self, encoder: Encoder, top_blocks: int):
+        super().__init__()
+        cnn = encoder.cnn
+        self.blocks = nn.ModuleList(cnn._blocks[len(cnn._blocks) - top_blocks :])
+        self.conv_head, self.bn, self.act = cnn._conv_head, cnn._bn1, cnn._swish
+        self.eval()
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return self.act(self.bn(self.conv_head(x)))
+
 
 class Decoder(nn.Module):
     def __init__(self, config: DecoderConfig):

@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from alttext.cider import CiderD
 from training.data import read_dataset
 from training.features import DEFAULT_CACHE, grid_features
-from training.model import Decoder, DecoderConfig, read_checkpoint
+from training.model import Decoder, DecoderConfig, Encoder, EncoderTop, read_checkpoint
 from training.vocab import END, Vocabulary, tokenize
 
 log = logging.getLogger("train")
@@ -57,6 +57,9 @@ def parse_args(argv=None):
     p.add_argument("--scst-samples", type=int, default=5)
     p.add_argument("--scst-xe-weight", type=float, default=0.0,
                    help="add this much cross-entropy on a reference caption of each image to the self-critical loss")
+    p.add_argument("--finetune-blocks", type=int, default=0,
+                   help="also train the encoder's last N blocks and head convolution (cross-entropy epochs; for a GPU)")
+    p.add_argument("--finetune-lr", type=float, default=1e-4, help="learning rate of the fine-tuned encoder blocks")
     p.add_argument("--init-from", type=Path, help="start from this checkpoint's decoder (same data and vocabulary)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N photos of each split (smoke tests)")
     p.add_argument("--time-budget", type=float, default=0, help="stop after this many seconds, keeping the best")
@@ -100,6 +103,7 @@ class Split:
         self.refs = {i: [tokenize(c) for c in p.captions] for i, p in enumerate(photos)}
         self.pad = vocab.pad
         self.grid = torch.from_numpy(np.array(feats)).to(device)
+        self.top: EncoderTop | None = None  # with --finetune-blocks, the cached features go through it
         pairs = [(i, vocab.encode(c, max_len)) for i, p in enumerate(photos) for c in p.captions]
         width = max(len(ids) for _, ids in pairs)
         self.caption_image = torch.tensor([i for i, _ in pairs], device=device)
@@ -111,7 +115,8 @@ class Split:
         self.first_caption = torch.cumsum(self.caption_count, 0) - self.caption_count  # pairs are grouped by image
 
     def features(self, image_ids: torch.Tensor) -> torch.Tensor:
-        return self.grid[image_ids].float()
+        cached = self.grid[image_ids].float()
+        return self.top(cached) if self.top is not None else cached
 
     def one_caption_each(self, image_ids: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """A random reference caption's row for each image."""
@@ -151,15 +156,31 @@ def xe_loss(model, decoder: Decoder, train: Split, rows: torch.Tensor, args) -> 
     return loss
 
 
+def trained_parameters(optimizer) -> list[torch.Tensor]:
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def average_gradients(params: list[torch.Tensor], world: int) -> None:
+    for p in params:
+        if p.grad is not None:
+            dist.all_reduce(p.grad)
+            p.grad /= world
+
+
 def xe_epoch(model, decoder, train: Split, optimizer, args, generator, rank, world, deadline):
     model.train()
+    params = trained_parameters(optimizer)
+    # DistributedDataParallel averages the decoder's gradients; the fine-tuned encoder blocks are outside it
+    outside = list(train.top.parameters()) if train.top is not None else []
     total, steps = 0.0, 0
     batches = shard(len(train.captions), args.batch_size, rank, world, generator)
     for batch in progress(batches, rank == 0 and not args.no_progress, "xe"):
         loss = xe_loss(model, decoder, train, batch, args)
         optimizer.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        if world > 1 and outside:
+            average_gradients(outside, world)
+        torch.nn.utils.clip_grad_norm_(params, args.clip)
         optimizer.step()
         total += loss.item()
         steps += 1
@@ -246,10 +267,7 @@ def scst_epoch(decoder, train: Split, scorer: CiderD, vocab, optimizer, args, ge
         optimizer.zero_grad()
         loss.backward()
         if world > 1:
-            for p in decoder.parameters():
-                if p.grad is not None:
-                    dist.all_reduce(p.grad)
-                    p.grad /= world
+            average_gradients(list(decoder.parameters()), world)
         torch.nn.utils.clip_grad_norm_(decoder.parameters(), args.clip)
         optimizer.step()
         total += rewards.mean().item()
@@ -259,23 +277,41 @@ def scst_epoch(decoder, train: Split, scorer: CiderD, vocab, optimizer, args, ge
     return total / max(steps, 1)
 
 
-def start_from(decoder: Decoder, path: Path, vocab: Vocabulary, device) -> dict:
-    saved = read_checkpoint(path, device)
+def start_from(decoder: Decoder, encoder: Encoder | None, path: Path, vocab: Vocabulary, args) -> dict:
+    saved = read_checkpoint(path, next(decoder.parameters()).device)
     if saved["vocab"] != vocab.words:
         raise SystemExit(f"{path}: trained with another vocabulary; use the same data and --min-count")
+    if saved.get("finetune_blocks", 0) not in (0, args.finetune_blocks):
+        raise SystemExit(f"{path}: its encoder's last {saved['finetune_blocks']} blocks were fine-tuned; "
+                         f"continue it with --finetune-blocks {saved['finetune_blocks']}")
     decoder.load_state_dict(saved["decoder"])
+    if encoder is not None and "encoder_weights" in saved:
+        encoder.load_state_dict(saved["encoder_weights"])
     return {**saved, "history": [], "started_from": {"checkpoint": str(path), "history": saved.get("history")}}
 
 
-def checkpoint(decoder: Decoder, vocab: Vocabulary, args, extra: dict) -> dict:
+def checkpoint(decoder: Decoder, encoder: Encoder | None, vocab: Vocabulary, args, extra: dict) -> dict:
+    tuned = {"finetune_blocks": args.finetune_blocks, "encoder_weights": cpu_state(encoder)} if encoder else {}
     return {
         "config": decoder.config.to_dict(),
         "encoder": args.encoder,
         "vocab": vocab.words,
         "max_len": args.max_len,
-        "decoder": {k: v.detach().cpu() for k, v in decoder.state_dict().items()},
+        "decoder": cpu_state(decoder),
+        **tuned,
         **extra,
     }
+
+
+def cpu_state(module: torch.nn.Module) -> dict:
+    return {k: v.detach().cpu() for k, v in module.state_dict().items()}
+
+
+def make_optimizer(decoder: Decoder, top: EncoderTop | None, lr: float, top_lr: float) -> torch.optim.Optimizer:
+    groups = [{"params": list(decoder.parameters()), "initial_lr": lr}]
+    if top is not None:
+        groups.append({"params": list(top.parameters()), "initial_lr": top_lr})
+    return torch.optim.Adam([{**g, "lr": g["initial_lr"]} for g in groups])
 
 
 def load_splits(args, rank: int, world: int, device) -> tuple[Vocabulary, Split, Split]:
@@ -289,7 +325,8 @@ def load_splits(args, rank: int, world: int, device) -> tuple[Vocabulary, Split,
         dist.barrier()  # rank 0 fills the feature cache first; the others then read it
     splits = {}
     for name, ps in by_split.items():
-        feats = grid_features([p.path for p in ps], args.encoder, args.cache_dir, device, workers=args.workers)
+        feats = grid_features([p.path for p in ps], args.encoder, args.cache_dir, device, workers=args.workers,
+                              top_blocks=args.finetune_blocks)
         splits[name] = Split(ps, feats, vocab, args.max_len, device)
     if world > 1 and rank == 0:
         dist.barrier()
@@ -315,19 +352,33 @@ def main(argv=None):
                            hidden_dim=args.hidden_dim, dropout=args.dropout)
     decoder = Decoder(config).to(device)
     model = DistributedDataParallel(decoder) if world > 1 else decoder
-    optimizer = torch.optim.Adam(decoder.parameters(), lr=args.lr)
+    encoder = Encoder(args.encoder).to(device) if args.finetune_blocks else None
+    train.top = dev.top = EncoderTop(encoder, args.finetune_blocks) if encoder else None
+
+    def phase_optimizer(phase: str) -> torch.optim.Optimizer:
+        """Cross-entropy trains the decoder and the fine-tuned encoder blocks; self-critical epochs the decoder."""
+        if phase == "xe":
+            return make_optimizer(decoder, train.top, args.lr, args.finetune_lr)
+        if train.top is not None:
+            train.top.requires_grad_(False)
+        return make_optimizer(decoder, None, args.scst_lr, 0.0)
+
     state = {"epoch": 0, "phase": "xe", "best": -1.0, "stale": 0, "history": []}
     last_path, best_path = args.out / "last.pt", args.out / "best.pt"
-    if last_path.exists():
-        saved = torch.load(last_path, map_location=device, weights_only=False)
-        decoder.load_state_dict(saved["decoder"])
-        optimizer.load_state_dict(saved["optimizer"])
+    saved = torch.load(last_path, map_location=device, weights_only=False) if last_path.exists() else None
+    if saved:
         state = saved["state"]
+        decoder.load_state_dict(saved["decoder"])
+        if encoder is not None:
+            encoder.load_state_dict(saved["encoder_weights"])
+    optimizer = phase_optimizer(state["phase"])
+    if saved:
+        optimizer.load_state_dict(saved["optimizer"])
         log.info("resumed from %s at %s epoch %d", last_path, state["phase"], state["epoch"])
     generator = torch.Generator().manual_seed(args.seed + state["epoch"])
     best = torch.load(best_path, map_location=device, weights_only=False) if best_path.exists() else {}
     if args.init_from and not last_path.exists():
-        best = start_from(decoder, args.init_from, vocab, device)
+        best = start_from(decoder, encoder, args.init_from, vocab, args)
         best["dev_cider"] = state["best"] = dev_cider(decoder, dev, dev_scorer, vocab, args.max_len)
         log.info("starting from %s: dev CIDEr-D %.4f", args.init_from, state["best"])
         if rank == 0:
@@ -344,28 +395,31 @@ def main(argv=None):
         state["stale"] = 0 if improved else state["stale"] + 1
         if improved:
             extra = {"dev_cider": score, "history": list(state["history"]), "started_from": best.get("started_from")}
-            best.update(checkpoint(decoder, vocab, args, extra))
+            best.update(checkpoint(decoder, encoder, vocab, args, extra))
         if rank == 0:
             log.info("%s epoch %d: %s %.4f, dev CIDEr-D %.4f%s", state["phase"], state["epoch"], metric_name,
                      value, score, " (best)" if improved else "")
             if improved:
                 torch.save(best, best_path)
-            resumable = {"decoder": decoder.state_dict(), "optimizer": optimizer.state_dict(), "state": state}
+            resumable = {"decoder": decoder.state_dict(), "optimizer": optimizer.state_dict(), "state": state,
+                         **({"encoder_weights": encoder.state_dict()} if encoder else {})}
             torch.save(resumable, last_path)
         return state["stale"] >= args.patience or bool(deadline and time.time() > deadline)
 
     xe_deadline = deadline_after(start, args.time_budget, args.xe_time_budget)
     while state["phase"] == "xe" and state["epoch"] < args.epochs:
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * args.lr_decay ** (state["epoch"] // args.decay_every)
+            group["lr"] = group["initial_lr"] * args.lr_decay ** (state["epoch"] // args.decay_every)
         loss = xe_epoch(model, decoder, train, optimizer, args, generator, rank, world, xe_deadline)
         if finish_epoch("loss", loss) or (xe_deadline and time.time() > xe_deadline):
             break
     if state["phase"] == "xe" and args.scst_epochs:
         if best:
             decoder.load_state_dict(best["decoder"])
+            if encoder is not None:
+                encoder.load_state_dict(best["encoder_weights"])
         state.update(phase="scst", stale=0, scst_start=state["epoch"])
-        optimizer = torch.optim.Adam(decoder.parameters(), lr=args.scst_lr)
+        optimizer = phase_optimizer("scst")
     train_scorer = reward_scorer(train.refs) if state["phase"] == "scst" else None
     while state["phase"] == "scst" and state["epoch"] < state["scst_start"] + args.scst_epochs:
         if deadline and time.time() > deadline:
