@@ -74,4 +74,6 @@ def load_consensus(bundle_dir: Path, meta: dict) -> Consensus | None:
         raise ModelError(f"{path}: made with encoder {arrays['encoder']}, the bundle has {meta.get('encoder')}")
     if arrays["projection"].shape[1] != arrays["keys"].shape[1] or len(arrays["keys"]) == 0:
         raise ModelError(f"{path}: projection and keys disagree in size")
+    if int(arrays["neighbours"]) < 1:
+        raise ModelError(f"{path}: neighbours must be at least 1, not {int(arrays['neighbours'])}")
     return Consensus(*found)

@@ -66,3 +66,6 @@ def test_unusable_neighbours_are_one_line_model_errors(bundle_copy, pixels):
     write_neighbours(bundle_copy, pooled, [["a dog"]] * 2, encoder="lite2")
     with pytest.raises(ModelError, match="made with encoder lite2, the bundle has lite0"):
         Captioner(load_bundle(bundle_copy, "cpu"))
+    write_neighbours(bundle_copy, pooled, [["a dog"]] * 2, neighbours=0)
+    with pytest.raises(ModelError, match="neighbours must be at least 1, not 0"):
+        Captioner(load_bundle(bundle_copy, "cpu"))
