@@ -228,3 +228,21 @@ def test_one_caption_each_picks_a_caption_of_that_image():
     assert torch.equal(split.caption_image[rows], ids)
     picked = {(i, r) for i, r in zip(ids.tolist(), rows.tolist())}
     assert len({r for i, r in picked if i == 0}) == 5  # every caption of photo 0 gets picked
+
+
+@pytest.mark.parametrize("command, reason", [
+    (["training.consensus", "{tmp}/no-bundle", "--data", "flickr8k:{data}"], "{tmp}/no-bundle: not a model bundle"),
+    (["training.evaluate", str(ROOT / "alttext" / "models" / "default"), "--data", "flickr8k:{tmp}/no-data"],
+     "flickr8k:{tmp}/no-data: cannot read the data set (No such file or directory"),
+    (["training.train", "--data", "karpathy:{tmp}/missing.json", "--out", "{tmp}/run"],
+     "karpathy:{tmp}/missing.json: malformed data set spec: use flickr8k:DIR"),
+    (["training.train", "--data", "karpathy:{tmp}/missing.json:{tmp}", "--out", "{tmp}/run"],
+     "karpathy:{tmp}/missing.json:{tmp}: cannot read the data set (No such file or directory: {tmp}/missing.json)"),
+])
+def test_training_commands_say_what_is_wrong_in_one_line(tmp_path, command, reason):
+    data = make_flickr8k(tmp_path / "f8k")
+    args = [a.format(tmp=tmp_path, data=data) for a in command]
+    proc = subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith(reason.format(tmp=tmp_path))
+    assert "Traceback" not in proc.stderr

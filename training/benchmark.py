@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from alttext.bundle import load_bundle
 from alttext.captioner import Captioner
 from alttext.fetch import read_file
 from alttext.images import load_pixels
+from training.evaluate import open_bundle
 
 
 def rate(fn, pixels: np.ndarray, batch: int) -> float:
@@ -42,7 +42,7 @@ def main(argv=None):
     p.add_argument("--beam-size", type=int, default=None)
     args = p.parse_args(argv)
 
-    bundle = load_bundle(args.model, args.device)
+    bundle = open_bundle(args.model, args.device)
     captioner = Captioner(bundle, args.beam_size)
     paths = sorted(glob.glob(args.images))[: args.count]
     pixels = np.stack([load_pixels(read_file(Path(path)), path, captioner.input_size) for path in paths])

@@ -34,14 +34,14 @@ def per_image_cider(report: dict, data: str) -> tuple[np.ndarray, np.ndarray]:
 
 def non_photo_confidence(manifest: Path, bundle: Path) -> np.ndarray:
     """Caption confidence of the held-out non-photo pictures of training.kinds_data."""
-    from alttext.bundle import load_bundle
     from alttext.captioner import Captioner
     from alttext.fetch import read_file
     from alttext.images import load_pixels
+    from training.evaluate import open_bundle
 
     rows = [line.split("\t") for line in manifest.read_text().splitlines()]
     paths = [path for path, kind, _, split in rows if kind != "photo" and split != "train"]
-    captioner = Captioner(load_bundle(bundle, "cpu"))
+    captioner = Captioner(open_bundle(bundle))
     confidence = []
     for i in range(0, len(paths), 32):
         pixels = np.stack([load_pixels(read_file(Path(p)), p, captioner.input_size) for p in paths[i : i + 32]])

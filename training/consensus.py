@@ -12,11 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from alttext.bundle import load_bundle
 from alttext.captioner import Captioner
 from alttext.consensus import FILE
 from training.data import Photo
-from training.evaluate import bundle_on_split_parser, photo_batches, split_photos
+from training.evaluate import bundle_on_split_parser, open_bundle, photo_batches, split_photos
 from training.vocab import tokenize
 
 
@@ -50,7 +49,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     photos = split_photos(args)
-    bundle = load_bundle(args.model, args.device)
+    bundle = open_bundle(args.model, args.device)
     pooled = pooled_features(Captioner(bundle, rerank=False), [ph.path for ph in photos], args.batch_size)
     arrays = neighbour_arrays(pooled, photos, bundle.meta["encoder"], min(args.dims, *pooled.shape),
                               args.neighbours, args.weight)

@@ -74,18 +74,37 @@ def read_coco(json_path: Path, images_root: Path, split: str) -> list[Photo]:
     return [p for p in by_id.values() if p.captions]
 
 
+SPEC_USAGE = "use flickr8k:DIR, karpathy:JSON:IMAGES_DIR or coco:JSON:IMAGES_DIR:SPLIT[,...]"
+
+
 def read_dataset(spec: str) -> list[Photo]:
-    """`flickr8k:DIR`, `karpathy:JSON:IMAGES_DIR`, or `coco:JSON:IMAGES_DIR:SPLIT[,JSON:IMAGES_DIR:SPLIT...]`."""
+    """`flickr8k:DIR`, `karpathy:JSON:IMAGES_DIR`, or `coco:JSON:IMAGES_DIR:SPLIT[,JSON:IMAGES_DIR:SPLIT...]`;
+    SystemExit with one line saying why when it cannot be read."""
+    try:
+        return _read_dataset(spec)
+    except OSError as error:
+        raise SystemExit(f"{spec}: cannot read the data set ({error.strerror}: {error.filename})") from None
+    except ValueError as error:  # a malformed spec or JSON file
+        raise SystemExit(f"{spec}: {error}") from None
+
+
+def _read_dataset(spec: str) -> list[Photo]:
     kind, _, rest = spec.partition(":")
     if kind == "flickr8k":
         return read_flickr8k(Path(rest))
     if kind == "karpathy":
-        json_path, images = rest.split(":", 1)
+        json_path, images = spec_fields(rest.split(":", 1), 2)
         return read_karpathy(Path(json_path), Path(images))
     if kind == "coco":
         photos = []
         for part in rest.split(","):
-            json_path, images, split = part.split(":")
+            json_path, images, split = spec_fields(part.split(":"), 3)
             photos += read_coco(Path(json_path), Path(images), split)
         return photos
-    raise ValueError(f"unknown data set spec {spec!r}: use flickr8k:DIR, karpathy:JSON:DIR or coco:JSON:DIR:SPLIT")
+    raise ValueError(f"unknown kind of data set: {SPEC_USAGE}")
+
+
+def spec_fields(fields: list[str], count: int) -> list[str]:
+    if len(fields) != count:
+        raise ValueError(f"malformed data set spec: {SPEC_USAGE}")
+    return fields

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from alttext.bundle import load_bundle
+from alttext.bundle import Bundle, load_bundle
 from alttext.captioner import Captioner
+from alttext.errors import ModelError
 from alttext.fetch import read_file
 from alttext.images import load_pixels
 from training.data import Photo, read_dataset
@@ -73,6 +74,14 @@ def bundle_on_split_parser(description: str, split: str) -> argparse.ArgumentPar
     return p
 
 
+def open_bundle(path: Path, device: str = "cpu") -> Bundle:
+    """load_bundle for the training commands: SystemExit with its one line when the bundle is unusable."""
+    try:
+        return load_bundle(path, device)
+    except ModelError as error:
+        raise SystemExit(str(error)) from None
+
+
 def split_photos(args: argparse.Namespace) -> list[Photo]:
     photos = [ph for ph in read_dataset(args.data) if ph.split == args.split]
     return photos[: args.limit] if args.limit else photos
@@ -88,7 +97,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     photos = split_photos(args)
-    bundle = load_bundle(args.model, args.device)
+    bundle = open_bundle(args.model, args.device)
     captioner = Captioner(bundle, args.beam_size, rerank=not args.no_consensus)
     if args.length_penalty is not None:
         captioner.length_penalty = args.length_penalty

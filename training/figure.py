@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from alttext.bundle import load_bundle
 from alttext.captioner import Captioner
 from alttext.fetch import read_file
 from alttext.images import load_pixels, open_image
+from training.evaluate import open_bundle
 
 TILE = 260
 TEXT_LINES = 4
@@ -29,7 +29,7 @@ def main(argv=None):
     p.add_argument("--columns", type=int, default=4)
     args = p.parse_args(argv)
 
-    captioner = Captioner(load_bundle(args.model, "cpu"))
+    captioner = Captioner(open_bundle(args.model))
     data = [read_file(path) for path in args.images]
     pixels = np.stack([load_pixels(d, str(path), captioner.input_size) for d, path in zip(data, args.images)])
     captions = captioner.caption(pixels)

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from alttext.bundle import load_bundle
 from alttext.captioner import Captioner
 from alttext.images import open_image, squash
 from alttext.kinds import DEFAULT_ACTIONS, HEAD_FILE, KINDS, STAT_NAMES, KindHead, decoration_rule, image_stats
+from training.evaluate import open_bundle
 
 PHOTO_RECALL = 0.99  # the photo threshold is lowered until this share of held-out photos stays photo
 
@@ -132,7 +132,7 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    bundle = load_bundle(args.bundle, "cpu")
+    bundle = open_bundle(args.bundle)
     captioner = Captioner(bundle)
     rows = read_manifest(args.data)
     encoder = bundle.meta["encoder"]
