@@ -1,6 +1,7 @@
 """Captions from a model bundle with ONNX Runtime: feed_image, inference_step, a beam search
 batched over images x beams, and the choice among the finished beams (re-ranked by consensus with
-the nearest training photos' captions when the bundle has neighbours.npz)."""
+the nearest training photos' captions when the bundle has neighbours.npz). With model.json's
+"mirror_candidates", the mirrored photo's finished beams are candidates too."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ class Caption:
 
 
 class Captioner:
-    def __init__(self, bundle: Bundle, beam_size: int | None = None, rerank: bool = True):
+    def __init__(self, bundle: Bundle, beam_size: int | None = None, rerank: bool = True,
+                 mirror: bool | None = None):
         self.bundle = bundle
         meta = bundle.meta
         self.vocab = meta["vocab"]
@@ -32,6 +34,7 @@ class Captioner:
         self.max_length = int(meta["max_length"])
         self.beam_size = int(beam_size or meta.get("beam_size", 3))
         self.length_penalty = float(meta.get("length_penalty", 1.0))
+        self.mirror = bool(meta.get("mirror_candidates", False)) if mirror is None else mirror
         self.input_size = int(meta["input_size"])
         self._decoder_inputs = {i.name for i in bundle.decoder.get_inputs()}
         self.consensus = load_consensus(bundle.path, meta) if rerank else None
@@ -47,12 +50,25 @@ class Captioner:
         log_probs, h, c, _ = self.bundle.decoder.run(None, feed)
         return log_probs, h, c
 
-    def caption(self, pixels: np.ndarray) -> list[Caption]:
-        return self.captions(*self.feed_image(pixels))
+    @property
+    def decoding(self) -> str:
+        """The settings that change which caption comes out, for caches to be keyed by."""
+        return f"beam{self.beam_size}-lp{self.length_penalty:g}" + ("-mirror" if self.mirror else "")
 
-    def captions(self, feats: np.ndarray, h: np.ndarray, c: np.ndarray, pooled: np.ndarray) -> list[Caption]:
+    def caption(self, pixels: np.ndarray) -> list[Caption]:
+        return self.captions(pixels, *self.feed_image(pixels))
+
+    def captions(self, pixels: np.ndarray, feats: np.ndarray, h: np.ndarray, c: np.ndarray,
+                 pooled: np.ndarray) -> list[Caption]:
         """Captions of images already fed (feed_image), so that its `pooled` can serve other ends."""
+        if self.mirror:
+            # A mirrored photo shows the same scene, and the model words some photos better mirrored:
+            # both searches' captions are candidates for the neighbours to choose among (README: "Decoding").
+            mirrored = self.feed_image(np.ascontiguousarray(pixels[:, :, ::-1]))
+            feats, h, c = (np.concatenate([a, b]) for a, b in zip((feats, h, c), mirrored))
         finished = self.beam_search(feats, h, c)
+        if self.mirror:
+            finished = [a + b for a, b in zip(finished[: len(pixels)], finished[len(pixels) :])]
         references = self.consensus.references(pooled) if self.consensus else [None] * len(finished)
         return [self._caption(*self._choose(beams, refs)) for beams, refs in zip(finished, references)]
 
@@ -110,11 +126,16 @@ class Captioner:
     def _choose(self, beams: list[tuple[list[int], list[float]]], references: list | None):
         """The beam with the best length-normalised log-probability, plus, with neighbours, weight x
         its agreement (CIDEr-D) with their captions."""
+        agreement: dict[tuple, float] = {}  # the two searches often finish the same caption
+
         def score(beam):
             ids, lp = beam
             total = sum(lp) / max(len(lp), 1) ** self.length_penalty
             if references is not None:
-                total += self.consensus.weight * self.consensus.agreement([self.vocab[i] for i in ids], references)
+                key = tuple(ids)
+                if key not in agreement:
+                    agreement[key] = self.consensus.agreement([self.vocab[i] for i in ids], references)
+                total += self.consensus.weight * agreement[key]
             return total
 
         return max(beams, key=score)

@@ -77,12 +77,14 @@ class Describer:
 
     @property
     def model_id(self) -> str:
-        """What fill's cache is keyed by: another head, other actions or OCR coming or going give new results."""
+        """What fill's cache is keyed by: another head, decoding settings, other actions or OCR coming
+        or going give new results."""
         changed = [f"{k}={v}" for k, v in sorted(self.actions.items()) if DEFAULT_ACTIONS[k] != v]
         head = self.head.digest if self.head else "none"
         ocr = "ocr" if self.reader.available else "no-ocr"
         consensus = self.captioner.consensus.digest if self.captioner.consensus else "none"
-        return "+".join([self.captioner.bundle.model_id, f"kinds:{head}", f"neighbours:{consensus}", ocr, *changed])
+        return "+".join([self.captioner.bundle.model_id, self.captioner.decoding, f"kinds:{head}",
+                         f"neighbours:{consensus}", ocr, *changed])
 
     def _look(self, item: tuple[str, bytes]) -> Look | Description:
         source, data = item
@@ -108,11 +110,13 @@ class Describer:
         return results
 
     def _describe(self, sources: list[str], looks: list[Look]) -> list[Description]:
-        feats, h, c, pooled = self.captioner.feed_image(np.stack([look.pixels for look in looks]))
+        pixels = np.stack([look.pixels for look in looks])
+        feats, h, c, pooled = self.captioner.feed_image(pixels)
         kinds = self._kinds(pooled, looks)
         actions = [self.actions[kind.name] for kind in kinds]
         wanted = [i for i, action in enumerate(actions) if action == "caption"]
-        found = self.captioner.captions(feats[wanted], h[wanted], c[wanted], pooled[wanted]) if wanted else []
+        found = self.captioner.captions(pixels[wanted], feats[wanted], h[wanted], c[wanted], pooled[wanted]) \
+            if wanted else []
         captions = dict(zip(wanted, found))
         return [self._decide(source, look, kind, action, captions.get(i))
                 for i, (source, look, kind, action) in enumerate(zip(sources, looks, kinds, actions))]

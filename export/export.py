@@ -131,6 +131,7 @@ def write_model_json(model: Captioner, saved: dict, out_dir: Path, extra: dict) 
         "max_length": saved["max_len"],
         "beam_size": 3,
         "length_penalty": 1.0,
+        "mirror_candidates": False,
         "encoder": encoder_identity(saved),
         "decoder": saved["config"],
         "provenance": {
@@ -237,12 +238,15 @@ def main(argv=None):
     p.add_argument("--name", default="alttext-flickr8k")
     p.add_argument("--beam-size", type=int, default=3)
     p.add_argument("--length-penalty", type=float, default=1.0)
+    p.add_argument("--mirror-candidates", action="store_true",
+                   help="also decode the mirrored photo; its captions join the candidates (model.json)")
     p.add_argument("--float16-decoder", action="store_true",
                    help="store the decoder's weights as float16 (half its size)")
     args = p.parse_args(argv)
     model, saved = load_checkpoints(args.checkpoints)
     meta = export_bundle(model, saved, args.out, float16_decoder=args.float16_decoder, name=args.name,
-                         beam_size=args.beam_size, length_penalty=args.length_penalty)
+                         beam_size=args.beam_size, length_penalty=args.length_penalty,
+                         mirror_candidates=args.mirror_candidates)
     print(f"wrote {args.out} ({meta['name']}); ONNX Runtime vs torch max |d log-prob| "
           f"{meta['provenance_check']['max_abs_log_prob_diff_vs_torch']:.2e}")
 

@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 
-from alttext.bundle import load_bundle
+from alttext.bundle import DEFAULT_MODEL, load_bundle
 from alttext.captioner import Captioner
+from alttext.images import load_pixels
+
+EXAMPLES = DEFAULT_MODEL.parent.parent / "examples"
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +55,21 @@ def test_wider_beam_never_scores_worse(tiny_bundle, pixels):
     wide = Captioner(bundle, beam_size=5).caption(pixels)
     # the beam ranks by length-normalised log-probability, i.e. log(confidence)
     assert all(w.confidence >= n.confidence - 1e-6 for w, n in zip(wide, narrow))
+
+
+
+def test_mirrored_candidates_give_the_better_of_both_searches():
+    # the shipped model, since a random one writes the same caption whatever the photo
+    bundle = load_bundle(DEFAULT_MODEL, "cpu")
+    pixels = np.stack([load_pixels(p.read_bytes(), p.name, int(bundle.meta["input_size"]))
+                       for p in sorted(EXAMPLES.glob("*.jpg"))])
+    one_search = Captioner(bundle, beam_size=3, rerank=False, mirror=False)
+    as_is = one_search.caption(pixels)
+    mirrored = one_search.caption(np.ascontiguousarray(pixels[:, :, ::-1]))
+    both = Captioner(bundle, beam_size=3, rerank=False, mirror=True).caption(pixels)
+    # without neighbours the choice is by length-normalised log-probability, i.e. log(confidence)
+    expected = [a if a.confidence >= m.confidence else m for a, m in zip(as_is, mirrored)]
+    assert [c.words for c in both] == [c.words for c in expected]
+    assert any(b.words != a.words for b, a in zip(both, as_is))
+    bundle.meta["mirror_candidates"] = True
+    assert Captioner(bundle).mirror and not Captioner(bundle, mirror=False).mirror

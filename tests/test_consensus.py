@@ -57,6 +57,12 @@ def test_neighbours_change_what_fill_caches_by(bundle_copy, pixels):
     assert before != after and "neighbours:none" in before
 
 
+def test_decoding_settings_change_what_fill_caches_by(tiny_bundle):
+    bundle = load_bundle(tiny_bundle, "cpu")
+    ids = {Describer(Captioner(bundle, beam_size=b, mirror=m)).model_id for b in (3, 5) for m in (False, True)}
+    assert len(ids) == 4
+
+
 def test_unusable_neighbours_are_one_line_model_errors(bundle_copy, pixels):
     meta = load_bundle(bundle_copy, "cpu").meta
     (bundle_copy / FILE).write_bytes(b"not an npz")

@@ -45,7 +45,7 @@ def main(argv=None):
     p = bundle_on_split_parser(__doc__, "train")
     p.add_argument("--dims", type=int, default=256, help="PCA dimensions kept of the pooled feature")
     p.add_argument("--neighbours", type=int, default=25, help="training photos whose captions are consulted")
-    p.add_argument("--weight", type=float, default=1.0, help="agreement's weight beside the log-probability")
+    p.add_argument("--weight", type=float, default=1.5, help="agreement's weight beside the log-probability")
     args = p.parse_args(argv)
 
     photos = split_photos(args)

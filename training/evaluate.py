@@ -92,13 +92,15 @@ def main(argv=None):
     p.add_argument("--beam-size", type=int, default=None)
     p.add_argument("--length-penalty", type=float, default=None)
     p.add_argument("--no-consensus", action="store_true", help="ignore the bundle's neighbours.npz (no re-ranking)")
+    p.add_argument("--no-mirror", action="store_true", help="no candidates from the mirrored photo")
     p.add_argument("--out", type=Path, help="JSON file for the scores and every caption")
     p.add_argument("--record", action="store_true", help="also write the scores into the bundle's model.json")
     args = p.parse_args(argv)
 
     photos = split_photos(args)
     bundle = open_bundle(args.model, args.device)
-    captioner = Captioner(bundle, args.beam_size, rerank=not args.no_consensus)
+    captioner = Captioner(bundle, args.beam_size, rerank=not args.no_consensus,
+                          mirror=False if args.no_mirror else None)
     if args.length_penalty is not None:
         captioner.length_penalty = args.length_penalty
     captions, speed = caption_photos(captioner, [ph.path for ph in photos], args.batch_size)
@@ -107,7 +109,7 @@ def main(argv=None):
                          {n: c.text for n, c in zip(names, captions)})
     report = {
         "model": bundle.meta.get("name"), "split": args.split, "images": len(photos),
-        "beam_size": captioner.beam_size, "length_penalty": captioner.length_penalty,
+        "beam_size": captioner.beam_size, "length_penalty": captioner.length_penalty, "mirror": captioner.mirror,
         "consensus": captioner.consensus.digest if captioner.consensus else None,
         "device": bundle.device, "images_per_second": round(speed, 1), "scores": scores,
         "captions": [{"image": n, "alt": c.text, "confidence": round(c.confidence, 4)}
@@ -125,7 +127,7 @@ def record_scores(bundle: Path, report: dict) -> None:
     """model.json's scores[split]: what the bundle scored, and how it was run."""
     meta_path = Path(bundle) / "model.json"
     meta = json.loads(meta_path.read_text())
-    keep = ("images", "beam_size", "length_penalty", "consensus", "scores")
+    keep = ("images", "beam_size", "length_penalty", "mirror", "consensus", "scores")
     meta.setdefault("scores", {})[report["split"]] = {k: report[k] for k in keep}
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
 
