@@ -117,19 +117,29 @@ class Decoder(nn.Module):
         self.dropout = nn.Dropout(c.dropout)
         self.out = nn.Linear(c.hidden_dim, c.vocab_size)
 
+    @property
+    def state_feature_dim(self) -> int:
+        """Width of the per-position feats that prepare() gives and every step reads."""
+        c = self.config
+        return c.feature_dim + (c.attention_dim if c.attention else 0)
+
     def prepare(self, grid: torch.Tensor):
-        """grid (B, 1280, H, W) -> projected feats (B, H*W, F) and the initial LSTM state."""
+        """grid (B, 1280, H, W) -> feats (B, H*W, F, then with attention its A attention keys) and
+        the initial LSTM state."""
         feats = torch.relu(self.project(grid.flatten(2).transpose(1, 2)))
         mean = feats.mean(dim=1)
         if self.config.attention:
-            return feats, torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
+            # The keys depend on the image alone: made once here, not at every step of every beam.
+            keys = self.att_feats(feats)
+            return torch.cat([feats, keys], dim=2), torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean))
         h, c = self.lstm(self.image_in(mean))  # Show and Tell: the image is the first input
         return feats, h, c
 
     def attend(self, h: torch.Tensor, feats: torch.Tensor):
-        scores = self.att_score(torch.tanh(self.att_feats(feats) + self.att_hidden(h).unsqueeze(1)))
+        values, keys = feats.split([self.config.feature_dim, self.config.attention_dim], dim=2)
+        scores = self.att_score(torch.tanh(keys + self.att_hidden(h).unsqueeze(1)))
         alpha = torch.softmax(scores.squeeze(2), dim=1)
-        context = (alpha.unsqueeze(2) * feats).sum(dim=1)
+        context = (alpha.unsqueeze(2) * values).sum(dim=1)
         return torch.sigmoid(self.gate(h)) * context, alpha
 
     def cell(self, tokens: torch.Tensor, h, c, feats):
@@ -169,7 +179,7 @@ class Ensemble(nn.Module):
         self.members = nn.ModuleList(members)
         self.config = members[0].config
         self.hidden_sizes = [m.config.hidden_dim for m in members]
-        self.feature_sizes = [m.config.feature_dim for m in members]
+        self.feature_sizes = [m.state_feature_dim for m in members]
 
     def prepare(self, grid: torch.Tensor):
         states = [m.prepare(grid) for m in self.members]
