@@ -71,7 +71,7 @@ class Captioner:
         """Captions of images already fed (feed_image), so that its `pooled` can serve other ends."""
         if self.mirror:
             # A mirrored photo shows the same scene, and the model words some photos better mirrored:
-            # both searches' captions are candidates for the neighbours to choose among (README: "Decoding").
+            # both searches' captions are candidates for the neighbours to choose among (README: "Mirror candidates").
             mirrored = self.feed_image(np.ascontiguousarray(pixels[:, :, ::-1]))
             feats, h, c = (np.concatenate([a, b]) for a, b in zip((feats, h, c), mirrored))
         finished = self.beam_search(feats, h, c)
