@@ -5,6 +5,7 @@ the nearest training photos' captions when the bundle has neighbours.npz). With 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,11 +26,25 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
+def caption_confidence(model: dict | None, word_probability: float, agreement: float | None) -> float:
+    """With model.json's "confidence" (a logistic model that training.calibrate fits on dev) and
+    neighbours: the estimated chance that the caption is about the photo, from how sure the model was
+    of its words and how well they agree with what people wrote about the nearest training photos.
+    Otherwise the geometric mean of the words' probabilities."""
+    if model is None or agreement is None:
+        return word_probability
+    z = (model["intercept"] + model["log_word_probability"] * math.log(max(word_probability, 1e-12))
+         + model["agreement"] * agreement)
+    return 1.0 / (1.0 + math.exp(-z))
+
+
 @dataclass
 class Caption:
     text: str  # cleaned sentence, ready to be an alt text
-    confidence: float  # geometric mean of the chosen words' probabilities, 0..1
+    confidence: float  # 0..1, see caption_confidence
     words: list[str]
+    word_probability: float = 0.0  # geometric mean of the chosen words' probabilities
+    agreement: float | None = None  # CIDEr-D against the nearest training photos' captions
 
 
 class Captioner:
@@ -43,6 +58,7 @@ class Captioner:
         self.beam_size = int(beam_size or meta.get("beam_size", 3))
         self.length_penalty = float(meta.get("length_penalty", 1.0))
         self.mirror = bool(meta.get("mirror_candidates", False)) if mirror is None else mirror
+        self.confidence_model: dict | None = meta.get("confidence")
         self.input_size = int(meta["input_size"])
         self._decoder_inputs = {i.name for i in bundle.decoder.get_inputs()}
         self.consensus = load_consensus(bundle.path, meta) if rerank else None
@@ -80,10 +96,12 @@ class Captioner:
         references = self.consensus.references(pooled) if self.consensus else [None] * len(finished)
         return [self._caption(*self._choose(beams, refs)) for beams, refs in zip(finished, references)]
 
-    def _caption(self, ids: list[int], token_logps: list[float]) -> Caption:
+    def _caption(self, ids: list[int], token_logps: list[float], agreement: float | None) -> Caption:
         words = [self.vocab[i] for i in ids]
-        confidence = float(np.exp(np.mean(token_logps))) if token_logps else 0.0
-        return Caption(clean_caption(words), confidence, words)
+        word_probability = float(np.exp(np.mean(token_logps))) if token_logps else 0.0
+        return Caption(clean_caption(words), caption_confidence(self.confidence_model, word_probability, agreement),
+                       words, word_probability, agreement)
+
 
     def beam_search(self, feats, h, c):
         """Per image, its k beams: (word ids without <end>, log-probability of each emitted token incl. <end>)."""
@@ -133,7 +151,7 @@ class Captioner:
 
     def _choose(self, beams: list[tuple[list[int], list[float]]], references: list | None):
         """The beam with the best length-normalised log-probability, plus, with neighbours, weight x
-        its agreement (CIDEr-D) with their captions."""
+        its agreement (CIDEr-D) with their captions; and that agreement (None without neighbours)."""
         agreement: dict[tuple, float] = {}  # the two searches often finish the same caption
 
         def score(beam):
@@ -146,4 +164,5 @@ class Captioner:
                 total += self.consensus.weight * agreement[key]
             return total
 
-        return max(beams, key=score)
+        ids, lp = max(beams, key=score)
+        return ids, lp, agreement.get(tuple(ids))

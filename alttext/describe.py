@@ -6,6 +6,8 @@ screenshot's label, alt="" for unmistakable decoration, or nothing and a flag fo
 
 from __future__ import annotations
 
+import hashlib
+import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
@@ -83,8 +85,9 @@ class Describer:
         head = self.head.digest if self.head else "none"
         ocr = "ocr" if self.reader.available else "no-ocr"
         consensus = self.captioner.consensus.digest if self.captioner.consensus else "none"
+        confidence = hashlib.sha256(json.dumps(self.captioner.confidence_model, sort_keys=True).encode()).hexdigest()
         return "+".join([self.captioner.bundle.model_id, self.captioner.decoding, f"kinds:{head}",
-                         f"neighbours:{consensus}", ocr, *changed])
+                         f"neighbours:{consensus}", f"confidence:{confidence[:12]}", ocr, *changed])
 
     def _look(self, item: tuple[str, bytes]) -> Look | Description:
         source, data = item

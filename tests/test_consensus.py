@@ -1,5 +1,6 @@
 """Consensus re-ranking: neighbours.npz in a bundle chooses among the beams the model finished."""
 
+import json
 from types import SimpleNamespace
 
 import numpy as np
@@ -43,6 +44,21 @@ def test_the_beam_that_agrees_with_the_nearest_photos_captions_is_chosen(bundle_
     assert [cap.words for cap in reranked] == wanted != plain
 
 
+def test_a_fitted_confidence_model_turns_words_and_agreement_into_the_confidence(bundle_copy, pixels):
+    _, _, _, pooled = plain_and_beams(bundle_copy, pixels)
+    write_neighbours(bundle_copy, pooled, [["a dog runs on the grass"] * 5] * len(pixels))
+    plain = Captioner(load_bundle(bundle_copy, "cpu"), beam_size=4).caption(pixels)
+    assert all(c.agreement is not None and c.confidence == c.word_probability for c in plain)
+    meta = json.loads((bundle_copy / "model.json").read_text())
+    model = {"intercept": -1.0, "log_word_probability": 0.5, "agreement": 3.0}
+    (bundle_copy / "model.json").write_text(json.dumps({**meta, "confidence": model}))
+    fitted = Captioner(load_bundle(bundle_copy, "cpu"), beam_size=4).caption(pixels)
+    assert [c.words for c in fitted] == [c.words for c in plain]
+    for c in fitted:
+        z = -1.0 + 0.5 * np.log(c.word_probability) + 3.0 * c.agreement
+        assert c.confidence == pytest.approx(1 / (1 + np.exp(-z))) and c.confidence != c.word_probability
+
+
 def test_no_weight_or_no_file_leaves_the_beam_search_as_it_was(bundle_copy, pixels):
     _, plain, beams, pooled = plain_and_beams(bundle_copy, pixels)
     write_neighbours(bundle_copy, pooled, [["zebra crossing at night"] * 5] * len(pixels), weight=0.0)
@@ -57,10 +73,13 @@ def test_neighbours_change_what_fill_caches_by(bundle_copy, pixels):
     assert before != after and "neighbours:none" in before
 
 
-def test_decoding_settings_change_what_fill_caches_by(tiny_bundle):
+def test_decoding_and_confidence_settings_change_what_fill_caches_by(tiny_bundle):
     bundle = load_bundle(tiny_bundle, "cpu")
     ids = {Describer(Captioner(bundle, beam_size=b, mirror=m)).model_id for b in (3, 5) for m in (False, True)}
-    assert len(ids) == 4
+    fitted = Captioner(bundle)
+    fitted.confidence_model = {"intercept": 0.0, "log_word_probability": 1.0, "agreement": 1.0}
+    ids.add(Describer(fitted).model_id)
+    assert len(ids) == 5
 
 
 def test_unusable_neighbours_are_one_line_model_errors(bundle_copy, pixels):

@@ -172,22 +172,55 @@ def test_finetuning_the_last_encoder_block_trains_it_and_the_bundle_carries_it(t
         load_head(bundle, meta)
 
 
+def photos_of_different_things(root: Path) -> Path:
+    """make_flickr8k, with each photo's five captions about something else (CIDEr-D needs that)."""
+    about = {"a.jpg": "a dog runs on the grass", "b.jpg": "a man rides a red bus", "c.jpg": "two girls swim",
+             "d.jpg": "a cat sleeps on a bed"}
+    data = make_flickr8k(root)
+    lines = [f"{name}#{i}\t{sentence} number {i} ." for name, sentence in about.items() for i in range(5)]
+    (data / "Flickr8k_text" / "Flickr8k.token.txt").write_text("\n".join(lines) + "\n")
+    return data
+
+
 def test_calibration_picks_the_lowest_threshold_with_few_unrelated_captions(tmp_path, bundle_copy):
     from training.calibrate import main as calibrate
 
-    data = make_flickr8k(tmp_path / "f8k")
-    good = "A dog runs on the grass number 1 ."
+    data = photos_of_different_things(tmp_path / "f8k")
     report = {"split": "train", "captions": [
-        {"image": "a.jpg", "alt": good, "confidence": 0.9},
-        {"image": "b.jpg", "alt": "A red bus in the city.", "confidence": 0.3},
+        {"image": "a.jpg", "alt": "A dog runs on the grass.", "confidence": 0.9},
+        {"image": "b.jpg", "alt": "Two children swim in a pool.", "confidence": 0.3},
     ]}
     (tmp_path / "dev.json").write_text(json.dumps(report))
     calibrate([str(tmp_path / "dev.json"), "--data", f"flickr8k:{data}", "--bundle", str(bundle_copy),
                "--max-unrelated", "0.0"])
     meta = json.loads((bundle_copy / "model.json").read_text())
-    assert 0.3 < meta["min_confidence"] <= 0.9
+    assert meta["min_confidence"] == 0.325 and "confidence" not in meta
     captioned = [row["captioned"] for row in meta["calibration"]["table"]]
     assert captioned == sorted(captioned, reverse=True) and captioned[0] == 1.0
+
+
+def test_calibration_fits_a_confidence_that_trusts_agreement_with_the_neighbours(tmp_path, bundle_copy):
+    from alttext.captioner import caption_confidence
+    from training.calibrate import main as calibrate
+
+    data = photos_of_different_things(tmp_path / "f8k")
+    # the model was surer of the unrelated caption's words; only the agreement tells them apart
+    report = {"split": "train", "captions": [
+        {"image": "a.jpg", "alt": "A dog runs on the grass.", "confidence": 0.2, "word_probability": 0.2,
+         "agreement": 2.0},
+        {"image": "b.jpg", "alt": "Two children swim in a pool.", "confidence": 0.9, "word_probability": 0.9,
+         "agreement": 0.1},
+    ]}
+    (tmp_path / "dev.json").write_text(json.dumps(report))
+    calibrate([str(tmp_path / "dev.json"), "--data", f"flickr8k:{data}", "--bundle", str(bundle_copy),
+               "--max-unrelated", "0.0"])
+    assert "confidence" not in json.loads((bundle_copy / "model.json").read_text())
+    calibrate([str(tmp_path / "dev.json"), "--data", f"flickr8k:{data}", "--bundle", str(bundle_copy),
+               "--max-unrelated", "0.0", "--fit-confidence"])
+    meta = json.loads((bundle_copy / "model.json").read_text())
+    model = meta["confidence"]
+    assert model["agreement"] > 0
+    assert caption_confidence(model, 0.2, 2.0) >= meta["min_confidence"] > caption_confidence(model, 0.9, 0.1)
 
 
 def test_self_critical_training_raises_the_reward():

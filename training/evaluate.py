@@ -112,7 +112,9 @@ def main(argv=None):
         "beam_size": captioner.beam_size, "length_penalty": captioner.length_penalty, "mirror": captioner.mirror,
         "consensus": captioner.consensus.digest if captioner.consensus else None,
         "device": bundle.device, "images_per_second": round(speed, 1), "scores": scores,
-        "captions": [{"image": n, "alt": c.text, "confidence": round(c.confidence, 4)}
+        "captions": [{"image": n, "alt": c.text, "confidence": round(c.confidence, 4),
+                      "word_probability": round(c.word_probability, 4),
+                      "agreement": None if c.agreement is None else round(c.agreement, 4)}
                      for n, c in zip(names, captions)],
     }
     if args.out:
