@@ -18,6 +18,21 @@ def ngrams(words: list[str]) -> Counter:
     return Counter(tuple(words[i : i + k]) for k in range(1, N + 1) for i in range(len(words) - k + 1))
 
 
+class References:
+    """Cooked reference sentences (CiderD.vectors) with each n-gram's postings, (sentence, weight),
+    so that a sentence is compared only with the references that share an n-gram with it."""
+
+    def __init__(self, vectors: list):
+        self.count = len(vectors)
+        self.norms = [norm for _, norm, _ in vectors]
+        self.lengths = [length for _, _, length in vectors]
+        self.postings: dict[tuple, list[tuple[int, float]]] = {}
+        for i, (vec, _, _) in enumerate(vectors):
+            for grams in vec:
+                for gram, w in grams.items():
+                    self.postings.setdefault(gram, []).append((i, w))
+
+
 class CiderD:
     def __init__(self, refs: dict[object, list[list[str]]], documents: list[list[list[str]]] | None = None):
         """refs: image id -> reference sentences as word lists. Document frequencies come from
@@ -27,10 +42,10 @@ class CiderD:
         for sentences in documents:
             self.df.update({g for s in sentences for g in ngrams(s)})
         self.log_n = math.log(float(len(documents)))
-        self.refs = {key: self.vectors(sentences) for key, sentences in refs.items()}
+        self.refs = {key: References(self.vectors(sentences)) for key, sentences in refs.items()}
 
     def vectors(self, sentences: list[list[str]]) -> list:
-        """Reference sentences, cooked for similarity()."""
+        """Reference sentences, cooked (for References)."""
         return [self._vector(ngrams(s)) for s in sentences]
 
     def _vector(self, counts: Counter):
@@ -49,18 +64,22 @@ class CiderD:
     def score(self, key, words: list[str]) -> float:
         return self.similarity(words, self.refs[key])
 
-    def similarity(self, words: list[str], refs: list) -> float:
-        """CIDEr-D of one sentence against cooked references (vectors())."""
+    def similarity(self, words: list[str], refs: References) -> float:
+        """CIDEr-D of one sentence against references."""
         vec_h, norm_h, len_h = self._vector(ngrams(words))
+        dots: dict[int, list[float]] = {}  # only the sentences that share an n-gram with this one
+        for n, grams in enumerate(vec_h):
+            for gram, w in grams.items():
+                for i, w_r in refs.postings.get(gram, ()):
+                    dots.setdefault(i, [0.0] * N)[n] += min(w, w_r) * w_r
         total = 0.0
-        for vec_r, norm_r, len_r in refs:
-            penalty = math.exp(-((len_h - len_r) ** 2) / (2 * SIGMA**2))
+        for i in sorted(dots):
+            norm_r = refs.norms[i]
+            penalty = math.exp(-((len_h - refs.lengths[i]) ** 2) / (2 * SIGMA**2))
             for n in range(N):
-                val = sum(min(w, vec_r[n].get(g, 0.0)) * vec_r[n].get(g, 0.0) for g, w in vec_h[n].items())
                 if norm_h[n] and norm_r[n]:
-                    val /= norm_h[n] * norm_r[n]
-                total += val * penalty
-        return total / N / len(refs) * 10.0
+                    total += dots[i][n] / (norm_h[n] * norm_r[n]) * penalty
+        return total / N / refs.count * 10.0
 
     def corpus(self, hyps: dict[object, list[str]]) -> float:
         return sum(self.score(k, h) for k, h in hyps.items()) / len(hyps)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from alttext.bundle import read_arrays
-from alttext.cider import CiderD
+from alttext.cider import CiderD, References
 from alttext.errors import ModelError
 
 FILE = "neighbours.npz"
@@ -46,18 +46,19 @@ class Consensus:
             self._scorer = CiderD({}, documents=self.by_photo)
         return self._scorer
 
-    def references(self, pooled: np.ndarray) -> list[list]:
-        """Per image: the cooked captions of its nearest training photos (cosine on projected features)."""
+    def references(self, pooled: np.ndarray) -> list[References]:
+        """Per image: the captions of its nearest training photos (cosine on projected features)."""
         x = (pooled.astype(np.float32) - self.mean) @ self.projection
         x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         similarity = x @ self.keys.T
         nearest = np.argpartition(-similarity, self.neighbours - 1, axis=1)[:, : self.neighbours]
-        return [[vector for photo in row.tolist() for vector in self._cooked_captions(photo)] for row in nearest]
+        return [References([vector for photo in row.tolist() for vector in self._cooked_captions(photo)])
+                for row in nearest]
 
     def _cook(self, photo: int) -> list:
         return self.scorer.vectors(self.by_photo[photo])
 
-    def agreement(self, words: list[str], references: list) -> float:
+    def agreement(self, words: list[str], references: References) -> float:
         return self.scorer.similarity(words, references)
 
 
