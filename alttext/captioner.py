@@ -102,7 +102,6 @@ class Captioner:
         return Caption(clean_caption(words), caption_confidence(self.confidence_model, word_probability, agreement),
                        words, word_probability, agreement)
 
-
     def beam_search(self, feats, h, c):
         """Per image, its k beams: (word ids without <end>, log-probability of each emitted token incl. <end>)."""
         images, k = feats.shape[0], self.beam_size
