@@ -68,20 +68,15 @@ def non_photo_confidence(manifest: Path, bundle: Path, model: dict | None) -> np
     """Caption confidence of the held-out non-photo pictures of training.kinds_data (under `model`,
     when one was fitted)."""
     from alttext.captioner import Captioner
-    from alttext.fetch import read_file
-    from alttext.images import load_pixels
-    from training.evaluate import open_bundle
+    from training.evaluate import caption_photos, open_bundle
 
     rows = [line.split("\t") for line in manifest.read_text().splitlines()]
-    paths = [path for path, kind, _, split in rows if kind != "photo" and split != "train"]
+    paths = [Path(path) for path, kind, _, split in rows if kind != "photo" and split != "train"]
     captioner = Captioner(open_bundle(bundle))
     if model is not None:
         captioner.confidence_model = model
-    confidence = []
-    for i in range(0, len(paths), 32):
-        pixels = np.stack([load_pixels(read_file(Path(p)), p, captioner.input_size) for p in paths[i : i + 32]])
-        confidence += [c.confidence for c in captioner.caption(pixels)]
-    return np.array(confidence)
+    captions, _ = caption_photos(captioner, paths, 32)
+    return np.array([c.confidence for c in captions])
 
 
 def table(confidence: np.ndarray, cider: np.ndarray, unrelated_below: float, others: np.ndarray | None) -> list[dict]:
