@@ -44,6 +44,9 @@ def model_dir(model: Path | None) -> Path:
     return DEFAULT_MODEL
 
 
+CONFIDENCE_WEIGHTS = ("intercept", "log_word_probability", "agreement")  # model.json "confidence"
+
+
 def read_meta(path: Path) -> dict:
     if not (path / "model.json").is_file():
         hint = (
@@ -62,6 +65,10 @@ def read_meta(path: Path) -> dict:
     for name in ("encoder.onnx", "decoder.onnx"):
         if not (path / name).is_file():
             raise ModelError(f"{path}: {name} is missing")
+    confidence = meta.get("confidence")
+    if confidence is not None and not (isinstance(confidence, dict) and all(
+            isinstance(confidence.get(k), (int, float)) for k in CONFIDENCE_WEIGHTS)):
+        raise ModelError(f"{path / 'model.json'}: \"confidence\" must give numbers for {', '.join(CONFIDENCE_WEIGHTS)}")
     return meta
 
 

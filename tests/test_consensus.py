@@ -57,6 +57,9 @@ def test_a_fitted_confidence_model_turns_words_and_agreement_into_the_confidence
     for c in fitted:
         z = -1.0 + 0.5 * np.log(c.word_probability) + 3.0 * c.agreement
         assert c.confidence == pytest.approx(1 / (1 + np.exp(-z))) and c.confidence != c.word_probability
+    (bundle_copy / "model.json").write_text(json.dumps({**meta, "confidence": {"intercept": -1.0, "agreement": "3"}}))
+    with pytest.raises(ModelError, match='"confidence" must give numbers for intercept, log_word_probability'):
+        load_bundle(bundle_copy, "cpu")
 
 
 def test_no_weight_or_no_file_leaves_the_beam_search_as_it_was(bundle_copy, pixels):

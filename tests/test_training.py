@@ -182,7 +182,7 @@ def photos_of_different_things(root: Path) -> Path:
     return data
 
 
-def test_calibration_picks_the_lowest_threshold_with_few_unrelated_captions(tmp_path, bundle_copy):
+def test_calibration_picks_the_lowest_threshold_with_few_unrelated_captions(tmp_path, bundle_copy, capsys):
     from training.calibrate import main as calibrate
 
     data = photos_of_different_things(tmp_path / "f8k")
@@ -192,7 +192,8 @@ def test_calibration_picks_the_lowest_threshold_with_few_unrelated_captions(tmp_
     ]}
     (tmp_path / "dev.json").write_text(json.dumps(report))
     calibrate([str(tmp_path / "dev.json"), "--data", f"flickr8k:{data}", "--bundle", str(bundle_copy),
-               "--max-unrelated", "0.0"])
+               "--max-unrelated", "0.0", "--fit-confidence"])
+    assert "no agreement with neighbours in it" in capsys.readouterr().err
     meta = json.loads((bundle_copy / "model.json").read_text())
     assert meta["min_confidence"] == 0.325 and "confidence" not in meta
     captioned = [row["captioned"] for row in meta["calibration"]["table"]]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,9 @@ def main(argv=None):
     confidence, model = report_confidence(report, cider, args.unrelated_below, args.fit_confidence)
     if model:
         print(f"confidence model: {json.dumps(model)}")
+    elif args.fit_confidence:
+        print(f"{args.report}: no agreement with neighbours in it (a bundle without neighbours.npz?); "
+              "the confidence stays the words' probability", file=sys.stderr)
     others = non_photo_confidence(args.non_photos, args.bundle, model) if args.non_photos and args.bundle else None
     rows = table(confidence, cider, args.unrelated_below, others)
     for row in rows:
