@@ -1,7 +1,8 @@
 """What to write for each image: the single entry point that `caption`, `fill` and `serve` share.
 
-Each image's kind (alttext/kinds.py) picks what is written: the caption, the words OCR reads, a
-screenshot's label, alt="" for unmistakable decoration, or nothing and a flag for a person.
+Each image's kind (alttext/kinds.py) picks what is written: for a photo, the caption when the
+objects it names are seen, else the objects that are (alttext/evidence.py); the words OCR reads; a
+screenshot's label; alt="" for unmistakable decoration; or nothing and a flag for a person.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from PIL import Image
 from alttext.bundle import load_bundle
 from alttext.captioner import Caption, Captioner
 from alttext.errors import SourceError
+from alttext.evidence import Evidence, Policy, decide
+from alttext.imagenet import ImageNetHead, load_imagenet
 from alttext.images import open_image, squash
 from alttext.kinds import DEFAULT_ACTIONS, UNKNOWN, Kind, KindHead, decoration_rule, image_stats, load_head
 from alttext.ocr import MAX_SIDE, Reader, Reading
@@ -29,6 +32,8 @@ class Description:
     action: "alt" (write `alt`), "review" (write nothing unless `alt` is set, flag for a person),
     or "error" (the image could not be used; `reason` says why). kind: what the image is
     (alttext.kinds.KINDS, or "unknown" when the bundle has no kind head); reason: the kind and why.
+    caption: the model's whole sentence whenever one was made, written or not. basis: what a photo's
+    alt rests on ("verified caption", "objects", or "caption" when only its confidence speaks for it).
     """
 
     source: str
@@ -37,6 +42,9 @@ class Description:
     confidence: float | None = None
     kind: str | None = None
     reason: str | None = None
+    caption: str | None = None
+    basis: str | None = None
+    evidence: dict | None = None  # Evidence.as_dict(): what the detector and the ImageNet head saw
 
     def as_dict(self) -> dict:
         """The JSON record of `caption --json`: {source, error} for a failure, else the decision."""
@@ -45,6 +53,7 @@ class Description:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+EVIDENCE_BASES = ("verified caption", "objects")  # alts that the objects seen speak for, not the confidence
 REVIEW_WHY = {
     "icon": "a caption cannot say what an icon means or whose logo it is",
     "chart": "a caption cannot read a chart's data",
@@ -67,7 +76,8 @@ class Describer:
     beam-search the photos together and read the words of text and screenshots."""
 
     def __init__(self, captioner, batch_size: int = 16, workers: int = 4, head: KindHead | None = None,
-                 actions: dict[str, str] | None = None, reader: Reader | None = None):
+                 actions: dict[str, str] | None = None, reader: Reader | None = None, detector=None,
+                 imagenet: ImageNetHead | None = None):
         self.captioner = captioner
         self.batch_size = max(1, batch_size)
         # The review threshold is applied by the caller (apply_floor), so that one description serves any floor.
@@ -76,6 +86,9 @@ class Describer:
         self.head = head
         self.actions = actions or dict(DEFAULT_ACTIONS)
         self.reader = reader or Reader()
+        self.detector = detector
+        self.imagenet = imagenet
+        self.policy = Policy.from_meta(captioner.bundle.meta)
 
     @property
     def model_id(self) -> str:
@@ -85,9 +98,12 @@ class Describer:
         head = self.head.digest if self.head else "none"
         ocr = "ocr" if self.reader.available else "no-ocr"
         consensus = self.captioner.consensus.digest if self.captioner.consensus else "none"
-        confidence = hashlib.sha256(json.dumps(self.captioner.confidence_model, sort_keys=True).encode()).hexdigest()
+        confidence = digest_of(self.captioner.confidence_model)
+        evidence = "+".join([self.detector.digest if self.detector else "none",
+                             self.imagenet.digest if self.imagenet else "none",
+                             digest_of(self.policy.as_meta() if self.policy else None)])
         return "+".join([self.captioner.bundle.model_id, self.captioner.decoding, f"kinds:{head}",
-                         f"neighbours:{consensus}", f"confidence:{confidence[:12]}", ocr, *changed])
+                         f"neighbours:{consensus}", f"confidence:{confidence}", f"evidence:{evidence}", ocr, *changed])
 
     def _look(self, item: tuple[str, bytes]) -> Look | Description:
         source, data = item
@@ -121,7 +137,8 @@ class Describer:
         found = self.captioner.captions(pixels[wanted], feats[wanted], h[wanted], c[wanted], pooled[wanted]) \
             if wanted else []
         captions = dict(zip(wanted, found))
-        return [self._decide(source, look, kind, action, captions.get(i))
+        evidence = dict(zip(wanted, self._evidence(pooled[wanted], [looks[i].picture for i in wanted])))
+        return [self._decide(source, look, kind, action, captions.get(i), evidence.get(i))
                 for i, (source, look, kind, action) in enumerate(zip(sources, looks, kinds, actions))]
 
     def _kinds(self, pooled: np.ndarray, looks: list[Look]) -> list[Kind]:
@@ -129,10 +146,23 @@ class Describer:
             else [Kind(UNKNOWN)] * len(looks)
         return [Kind("decoration", rule=look.rule) if look.rule else kind for kind, look in zip(found, looks)]
 
-    def _decide(self, source: str, look: Look, kind: Kind, action: str, cap: Caption | None) -> Description:
+    def _evidence(self, pooled: np.ndarray, pictures: list[Image.Image]) -> list[Evidence]:
+        """What the detector and the ImageNet head see in each photo (nothing, for a bundle without them)."""
+        found = [Evidence() for _ in pictures]
+        if self.imagenet and pictures:
+            for one, scores in zip(found, self.imagenet.category_scores(self.imagenet.probabilities(pooled))):
+                one.imagenet = scores
+        if self.detector and pictures:
+            for one, detections in zip(found, self.detector.detect(pictures)):
+                for d in detections:  # best first
+                    one.boxes.setdefault(d.label, []).append(d.score)
+        return found
+
+    def _decide(self, source: str, look: Look, kind: Kind, action: str, cap: Caption | None,
+                evidence: Evidence | None) -> Description:
         note = kind.note()
         if action == "caption":
-            return self._captioned(source, kind, cap)
+            return self._captioned(source, kind, cap, evidence)
         if action == "empty" and kind.rule:
             return Description(source, "alt", "", kind=kind.name, reason=f'{note}: alt=""')
         if action == "empty":
@@ -146,24 +176,35 @@ class Describer:
             return words_description(source, kind, reading)
         return screenshot_description(source, kind, reading)
 
-    def _captioned(self, source: str, kind: Kind, cap: Caption) -> Description:
+    def _captioned(self, source: str, kind: Kind, cap: Caption, evidence: Evidence) -> Description:
         confidence = round(cap.confidence, 4)
         note = kind.note()
-        if not cap.text:
-            return Description(source, "review", confidence=confidence, kind=kind.name,
-                               reason=f"{note}: the model wrote no words")
-        return Description(source, "alt", cap.text, confidence, kind.name, note)
+        caption = cap.text or None
+        if self.policy is None:  # a bundle without evidence thresholds: the caption and its confidence alone
+            if not caption:
+                return Description(source, "review", confidence=confidence, kind=kind.name,
+                                   reason=f"{note}: the model wrote no words")
+            return Description(source, "alt", caption, confidence, kind.name, note, caption, "caption")
+        verdict = decide(caption, cap.confidence, evidence, self.policy)
+        reason = f"{note}: {verdict.why}"
+        seen = evidence.as_dict()
+        if verdict.alt is None:
+            return Description(source, "review", confidence=confidence, kind=kind.name, reason=reason,
+                               caption=caption, evidence=seen)
+        return Description(source, "alt", verdict.alt, confidence, kind.name, reason, caption, verdict.basis, seen)
 
 
 def apply_floor(found: Description, floor: float) -> Description:
-    """A caption whose confidence is under the review threshold becomes a flag for a person, with the
-    model's guess in the reason and nothing to write; every other description is returned as it is."""
-    if found.action != "alt" or found.confidence is None or found.confidence >= floor:
+    """A caption that only its confidence speaks for (no object in it to check), under the review
+    threshold, becomes a flag for a person, with the model's guess in the reason and nothing to write;
+    every other description, alts resting on evidence included, is returned as it is."""
+    if found.action != "alt" or found.basis in EVIDENCE_BASES or found.confidence is None or found.confidence >= floor:
         return found
     why = (f"confidence {found.confidence:.3f} is below --min-confidence {floor:g} "
            f"(the model's guess, not written: {found.alt!r})")
     reason = f"{found.reason}: {why}" if found.reason else why
-    return Description(found.source, "review", confidence=found.confidence, kind=found.kind, reason=reason)
+    return Description(found.source, "review", confidence=found.confidence, kind=found.kind, reason=reason,
+                       caption=found.caption, evidence=found.evidence)
 
 
 def words_description(source: str, kind: Kind, reading: Reading) -> Description:
@@ -184,11 +225,17 @@ def screenshot_description(source: str, kind: Kind, reading: Reading) -> Descrip
     return Description(source, "review", alt, kind=kind.name, reason=reason)
 
 
+def digest_of(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def make_describer(model=None, device: str = "auto", batch_size: int = 16, beam_size: int | None = None,
                    on_device_note=None, actions: dict[str, str] | None = None, ocr_timeout: float = 15.0) -> Describer:
     """Load the bundle and its kind head (raises ModelError); say where it runs through on_device_note(line)."""
     bundle = load_bundle(model, device)
     head = load_head(bundle.path, bundle.meta)
+    imagenet = load_imagenet(bundle.path, bundle.meta)
     if on_device_note:
         on_device_note(bundle.device_note)
-    return Describer(Captioner(bundle, beam_size), batch_size, head=head, actions=actions, reader=Reader(ocr_timeout))
+    return Describer(Captioner(bundle, beam_size), batch_size, head=head, actions=actions, reader=Reader(ocr_timeout),
+                     imagenet=imagenet)

@@ -1,0 +1,132 @@
+"""What a photo's alt text may rest on: the objects the detector and the ImageNet head see, each
+against its own per-class threshold (model.json "evidence", chosen on dev data by
+training/evidence_tune.py).
+
+A caption is written only when every COCO object it names is supported; otherwise, or when there is
+no caption, the objects the evidence is sure of make a short sentence; when nothing is sure, nothing
+is written and a person is asked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from alttext.objects import objects_named
+from alttext.wording import neutral, sentence
+
+PEOPLE_FIRST = ("person",)
+
+
+@dataclass
+class Evidence:
+    """One photo's evidence: detector box scores per COCO category (best first), and the ImageNet
+    head's probability per COCO category."""
+
+    boxes: dict[str, list[float]] = field(default_factory=dict)
+    imagenet: dict[str, float] = field(default_factory=dict)
+
+    def detector_score(self, category: str) -> float:
+        return self.boxes.get(category, [0.0])[0]
+
+    def as_dict(self) -> dict:
+        """{"detector": {category: box scores of 0.1 and more}, "imagenet": {category: probability}}."""
+        boxes = {c: [round(s, 3) for s in scores if s >= 0.1] for c, scores in self.boxes.items()}
+        return {"detector": {c: s for c, s in boxes.items() if s},
+                "imagenet": {c: round(p, 3) for c, p in self.imagenet.items()}}
+
+    @classmethod
+    def from_dict(cls, found: dict) -> Evidence:
+        return cls(dict(found.get("detector", {})), dict(found.get("imagenet", {})))
+
+
+@dataclass
+class Policy:
+    """Per-class thresholds ("*" for the others): support lets a caption's object stand, sure lets
+    an object be named on its own; count is the box score that counts an instance."""
+
+    support_detector: dict[str, float]
+    support_imagenet: dict[str, float]
+    sure_detector: dict[str, float]
+    sure_imagenet: dict[str, float]
+    count: dict[str, float]
+    max_objects: int = 3
+    min_caption_confidence: float = 0.0
+
+    @classmethod
+    def from_meta(cls, meta: dict) -> Policy | None:
+        found = meta.get("evidence")
+        if not found:
+            return None
+        return cls(found["support"]["detector"], found["support"]["imagenet"], found["sure"]["detector"],
+                   found["sure"]["imagenet"], found["count"], int(found.get("max_objects", 3)),
+                   float(found.get("min_caption_confidence", 0.0)))
+
+    def as_meta(self) -> dict:
+        return {"support": {"detector": self.support_detector, "imagenet": self.support_imagenet},
+                "sure": {"detector": self.sure_detector, "imagenet": self.sure_imagenet},
+                "count": self.count, "max_objects": self.max_objects,
+                "min_caption_confidence": self.min_caption_confidence}
+
+
+def threshold(table: dict[str, float], category: str) -> float:
+    return table.get(category, table.get("*", 2.0))
+
+
+def seen(evidence: Evidence, category: str, detector: dict[str, float], imagenet: dict[str, float]) -> str | None:
+    """Which source sees the category above its threshold ("detector 0.91"), None when none does."""
+    score = evidence.detector_score(category)
+    if score >= threshold(detector, category):
+        return f"detector {score:.2f}"
+    probability = evidence.imagenet.get(category, 0.0)
+    if probability >= threshold(imagenet, category):
+        return f"ImageNet {probability:.2f}"
+    return None
+
+
+def how_many(evidence: Evidence, category: str, policy: Policy) -> int | None:
+    """Instances counted by boxes over the count threshold; None (several, number unsure) when weaker
+    boxes stand beside them; 1 when only the ImageNet head sees it."""
+    scores = evidence.boxes.get(category, [])
+    sure = sum(s >= threshold(policy.count, category) for s in scores)
+    maybe = sum(s >= threshold(policy.count, category) / 2 for s in scores)
+    if sure == maybe:
+        return max(sure, 1)
+    return None if maybe >= 2 else 1
+
+
+def sure_objects(evidence: Evidence, policy: Policy) -> list[tuple[str, str]]:
+    """(category, why) of the objects the evidence is sure of: people first, then the strongest."""
+    categories = set(evidence.boxes) | set(evidence.imagenet)
+    found = [(c, why) for c in categories
+             if (why := seen(evidence, c, policy.sure_detector, policy.sure_imagenet))]
+    strength = {c: max(evidence.detector_score(c), evidence.imagenet.get(c, 0.0)) for c, _ in found}
+    found.sort(key=lambda item: (item[0] not in PEOPLE_FIRST, -strength[item[0]]))
+    return found[: policy.max_objects]
+
+
+@dataclass
+class Verdict:
+    """What the evidence allows: alt (None: nothing sure), basis ("verified caption", "objects" or
+    "caption" when the caption names no object to check), and why, for the reason."""
+
+    alt: str | None
+    basis: str | None
+    why: str
+
+
+def decide(caption: str | None, confidence: float, evidence: Evidence, policy: Policy) -> Verdict:
+    named = sorted(set(objects_named(caption))) if caption else []
+    support = {c: seen(evidence, c, policy.support_detector, policy.support_imagenet) for c in named}
+    missing = [c for c, why in support.items() if why is None]
+    if caption and named and not missing and confidence >= policy.min_caption_confidence:
+        why = ", ".join(f"{c} ({w})" for c, w in support.items())
+        return Verdict(neutral(caption), "verified caption", f"the caption's objects are seen: {why}")
+    if caption and not named:
+        return Verdict(neutral(caption), "caption", "the caption names no object the evidence can check")
+    doubt = (f"the caption names {', '.join(missing)}, which the evidence does not show" if missing
+             else "the caption's confidence is too low" if caption else "no caption")
+    sure = sure_objects(evidence, policy)
+    if not sure:
+        return Verdict(None, None, f"{doubt}, and no object is sure")
+    alt = sentence([(c, how_many(evidence, c, policy)) for c, _ in sure])
+    return Verdict(alt, "objects", f"{doubt}; objects seen: " + ", ".join(f"{c} ({w})" for c, w in sure))

@@ -1,0 +1,90 @@
+"""Verified captions and alt text from evidence: the objects a sentence names, the wording (counts,
+no gendered words), and the decision between caption, objects and a flag."""
+
+import pytest
+
+from alttext.evidence import Evidence, Policy, decide
+from alttext.objects import objects_named
+from alttext.wording import neutral, sentence
+
+POLICY = Policy(support_detector={"*": 0.5, "person": 0.3}, support_imagenet={"*": 0.6},
+                sure_detector={"*": 0.8, "person": 0.5}, sure_imagenet={"*": 0.9},
+                count={"*": 0.5}, max_objects=3, min_caption_confidence=0.0)
+
+
+@pytest.mark.parametrize("text, objects", [
+    ("A dog runs through the grass.", ["dog"]),
+    ("Two men and a woman are sitting on a bench.", ["person", "person", "bench"]),
+    ("Children play with a soccer ball.", ["person", "sports ball"]),
+    ("A man in an orange shirt rides a motor bike.", ["person", "motorcycle"]),
+    ("A bowl of oranges and an orange.", ["bowl", "orange", "orange"]),
+    ("A hot dog on a plate.", ["hot dog"]),
+    ("A baby dog sleeps.", ["dog"]),
+    ("A rock climber on a cliff.", []),
+])
+def test_objects_named_reads_chair_words(text, objects):
+    assert objects_named(text) == objects
+
+
+@pytest.mark.parametrize("caption, expected", [
+    ("A young girl in her pink dress runs.", "A person in their pink dress runs."),
+    ("Two men are playing soccer.", "Two people are playing soccer."),
+    ("A man and a woman sit on a bench.", "Two people sit on a bench."),
+    ("The little boy jumps into the pool.", "The person jumps into the pool."),
+    ("A dog runs.", "A dog runs."),
+])
+def test_neutral_never_guesses_gender_or_age(caption, expected):
+    assert neutral(caption) == expected
+
+
+def test_evidence_sentences_count_and_read_as_sentences():
+    assert sentence([("person", 2), ("dog", 1)]) == "Two people and a dog."
+    assert sentence([("person", 1)]) == "A person."
+    assert sentence([("person", 6)]) == "A group of people."
+    assert sentence([("person", None), ("umbrella", 1)]) == "People and an umbrella."
+    assert sentence([("bus", 1), ("car", 3)]) == "A bus and three cars."
+
+
+def test_verified_caption_is_written_without_gender():
+    seen = Evidence(boxes={"person": [0.9], "dog": [0.7]})
+    verdict = decide("A man throws a ball for his dog.", 0.2, seen, POLICY)
+    # "ball" is named but not seen: the caption is not verified
+    assert verdict.basis == "objects"
+    assert verdict.alt == "A person."
+    seen.boxes["sports ball"] = [0.55]
+    verdict = decide("A man throws a ball for his dog.", 0.2, seen, POLICY)
+    assert verdict.basis == "verified caption"
+    assert verdict.alt == "A person throws a ball for their dog."
+    assert "dog (detector 0.70)" in verdict.why
+
+
+def test_caption_naming_an_absent_object_is_rejected():
+    seen = Evidence(boxes={"person": [0.95, 0.9]}, imagenet={"cat": 0.1})
+    verdict = decide("Two dogs play in the snow.", 0.9, seen, POLICY)
+    assert verdict.alt == "Two people."
+    assert "dog" in verdict.why and "does not show" in verdict.why
+
+
+def test_imagenet_supports_and_names_what_the_detector_misses():
+    seen = Evidence(imagenet={"cup": 0.93})
+    assert decide(None, 0.0, seen, POLICY).alt == "A cup."
+    assert decide("A cup of coffee on a table.", 0.5, seen, POLICY).basis == "objects"  # table unseen
+    assert decide("A cup of coffee.", 0.5, seen, POLICY).basis == "verified caption"
+
+
+def test_nothing_sure_means_a_flag():
+    seen = Evidence(boxes={"person": [0.4], "dog": [0.45]})
+    verdict = decide("A dog runs.", 0.9, seen, POLICY)
+    assert verdict.alt is None and "no object is sure" in verdict.why
+
+
+def test_uncertain_counts_are_not_numbers():
+    seen = Evidence(boxes={"person": [0.9, 0.3, 0.28]})
+    assert decide(None, 0.0, seen, POLICY).alt == "People."
+    seen = Evidence(boxes={"person": [0.9, 0.7, 0.1]})
+    assert decide(None, 0.0, seen, POLICY).alt == "Two people."
+
+
+def test_policy_round_trips_through_model_json():
+    assert Policy.from_meta({"evidence": POLICY.as_meta()}) == POLICY
+    assert Policy.from_meta({}) is None
