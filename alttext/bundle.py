@@ -1,4 +1,5 @@
-"""The model bundle (model.json + encoder.onnx + decoder.onnx) and the device it runs on.
+"""The model bundle (model.json + encoder.onnx + decoder.onnx, optionally detector.onnx) and the
+device it runs on.
 
 The format is documented in README.md ("The model bundle").
 """
@@ -14,11 +15,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from alttext.detector import Detector, load_detector
 from alttext.errors import ModelError
+from alttext.sessions import open_session
 
 FORMAT_VERSION = 1
 DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "default"
 DEVICES = ("auto", "cuda", "cpu")
+PROVIDERS = {"cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"], "cpu": ["CPUExecutionProvider"]}
 
 
 @dataclass
@@ -29,6 +33,7 @@ class Bundle:
     decoder: ort.InferenceSession
     device: str  # "cuda" or "cpu": where the sessions really run
     device_note: str  # one line for the user: where it runs, and why not on CUDA when it fell back
+    detector: Detector | None = None  # the bundle's object detector, when it has one
 
     @property
     def model_id(self) -> str:
@@ -95,34 +100,33 @@ def why_no_cuda() -> str | None:
     return None
 
 
-def _session(path: Path, providers: list[str]) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.log_severity_level = 3  # errors only: a CUDA fallback is reported by us, in one line
-    try:
-        return ort.InferenceSession(str(path), options, providers=providers)
-    except Exception as e:  # onnxruntime raises its own exception types for broken graphs
-        raise ModelError(f"{path}: cannot load ({str(e).splitlines()[0][:200]})") from None
-
-
 def _sessions(path: Path, providers: list[str]):
-    return _session(path / "encoder.onnx", providers), _session(path / "decoder.onnx", providers)
+    return open_session(path / "encoder.onnx", providers), open_session(path / "decoder.onnx", providers)
 
 
 def load_bundle(model: Path | None = None, device: str = "auto") -> Bundle:
+    """The captioner's sessions, on CUDA when asked or available, and the detector (when the bundle
+    has one) on the same providers."""
+    bundle = _load_captioner(model, device)
+    bundle.detector = load_detector(bundle.path, bundle.meta, PROVIDERS[bundle.device])
+    return bundle
+
+
+def _load_captioner(model: Path | None, device: str) -> Bundle:
     if device not in DEVICES:
         raise ModelError(f"unknown device {device!r}: use auto, cuda or cpu")
     path = model_dir(model)
     meta = read_meta(path)
     if device == "cpu":
-        return Bundle(path, meta, *_sessions(path, ["CPUExecutionProvider"]), "cpu", "running on the CPU (asked for)")
+        return Bundle(path, meta, *_sessions(path, PROVIDERS["cpu"]), "cpu", "running on the CPU (asked for)")
     reason = why_no_cuda()
     if reason is None:
         if hasattr(ort, "preload_dlls"):
             ort.preload_dlls()
-        encoder, decoder = _sessions(path, ["CUDAExecutionProvider", "CPUExecutionProvider"])
+        encoder, decoder = _sessions(path, PROVIDERS["cuda"])
         if "CUDAExecutionProvider" in encoder.get_providers() and "CUDAExecutionProvider" in decoder.get_providers():
             return Bundle(path, meta, encoder, decoder, "cuda", "running on CUDA")
         reason = "ONNX Runtime could not start CUDA (CUDA 12+/cuDNN 9 libraries missing or unusable)"
     if device == "cuda":
         raise ModelError(f"--device cuda: {reason}")
-    return Bundle(path, meta, *_sessions(path, ["CPUExecutionProvider"]), "cpu", f"running on the CPU: {reason}")
+    return Bundle(path, meta, *_sessions(path, PROVIDERS["cpu"]), "cpu", f"running on the CPU: {reason}")
