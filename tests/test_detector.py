@@ -78,6 +78,7 @@ def test_weak_cells_are_left_out_and_the_rest_sorted_best_first():
     found = decode([(8, 3, 3, 0, 0.04, (1, 1, 1, 1)), (32, 2, 2, 1, 0.3, (1, 1, 1, 1)),
                     (16, 9, 9, 2, 0.6, (1, 1, 1, 1))])
     assert [d.label for d in found] == ["dog", "cat"]
+    assert decode([]) == []
 
 
 def test_boxes_are_fractions_of_the_picture_inside_a_letterbox():
