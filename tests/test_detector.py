@@ -78,6 +78,7 @@ def test_weak_cells_are_left_out_and_the_rest_sorted_best_first():
     found = decode([(8, 3, 3, 0, 0.04, (1, 1, 1, 1)), (32, 2, 2, 1, 0.3, (1, 1, 1, 1)),
                     (16, 9, 9, 2, 0.6, (1, 1, 1, 1))])
     assert [d.label for d in found] == ["dog", "cat"]
+    assert decode([]) == []
 
 
 def test_boxes_are_fractions_of_the_picture_inside_a_letterbox():
@@ -187,3 +188,12 @@ def test_the_reference_check_refuses_a_changed_conversion(tmp_path):
     onnx.save(model, str(tmp_path / "detector.onnx"))
     with pytest.raises(AssertionError, match="differ from detector_reference.npz"):
         check_reference(tmp_path / "detector.onnx")
+
+
+def test_box_scores_count_a_match_a_wrong_class_and_a_miss():
+    truth = [("dog", np.array([0.1, 0.1, 0.5, 0.5])), ("dog", np.array([0.6, 0.6, 0.9, 0.9])),
+             ("cat", np.array([0.0, 0.5, 0.3, 1.0]))]
+    found = [["dog", 0.9, 0.12, 0.1, 0.5, 0.52], ["dog", 0.8, 0.1, 0.1, 0.5, 0.5], ["cow", 0.7, 0.6, 0.6, 0.9, 0.9],
+             ["cat", 0.2, 0.0, 0.5, 0.3, 1.0]]
+    counts = match_boxes(found, truth, threshold=0.5)
+    assert dict(counts) == {("dog", "tp"): 1, ("dog", "fp"): 1, ("cow", "fp"): 1, ("dog", "fn"): 1, ("cat", "fn"): 1}
