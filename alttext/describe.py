@@ -238,4 +238,4 @@ def make_describer(model=None, device: str = "auto", batch_size: int = 16, beam_
     if on_device_note:
         on_device_note(bundle.device_note)
     return Describer(Captioner(bundle, beam_size), batch_size, head=head, actions=actions, reader=Reader(ocr_timeout),
-                     imagenet=imagenet)
+                     detector=bundle.detector, imagenet=imagenet)

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from alttext.objects import objects_named
 from alttext.wording import neutral, sentence
 
-PEOPLE_FIRST = ("person",)
-
 
 @dataclass
 class Evidence:
@@ -83,24 +81,27 @@ def seen(evidence: Evidence, category: str, detector: dict[str, float], imagenet
     return None
 
 
-def how_many(evidence: Evidence, category: str, policy: Policy) -> int | None:
-    """Instances counted by boxes over the count threshold; None (several, number unsure) when weaker
-    boxes stand beside them; 1 when only the ImageNet head sees it."""
-    scores = evidence.boxes.get(category, [])
-    sure = sum(s >= threshold(policy.count, category) for s in scores)
-    maybe = sum(s >= threshold(policy.count, category) / 2 for s in scores)
-    if sure == maybe:
-        return max(sure, 1)
-    return None if maybe >= 2 else 1
+def how_many(evidence: Evidence, category: str, policy: Policy) -> int:
+    """Instances counted by the boxes over the count threshold, at least one (weaker boxes are not
+    counted: "a cup" is still true where there are two, "two cups" is not where there is one)."""
+    return max(1, sum(s >= threshold(policy.count, category) for s in evidence.boxes.get(category, [])))
+
+
+def margin(score: float, bar: float) -> float:
+    """How far a score clears its threshold, as a share of the way from the threshold to 1."""
+    return (score - bar) / max(1.0 - bar, 1e-6)
 
 
 def sure_objects(evidence: Evidence, policy: Policy) -> list[tuple[str, str]]:
-    """(category, why) of the objects the evidence is sure of: people first, then the strongest."""
+    """(category, why) of the objects the evidence is sure of, the clearest first (by how far a source
+    clears the class's threshold, so that the ImageNet head's sure cat outranks a detector's weak person)."""
     categories = set(evidence.boxes) | set(evidence.imagenet)
     found = [(c, why) for c in categories
              if (why := seen(evidence, c, policy.sure_detector, policy.sure_imagenet))]
-    strength = {c: max(evidence.detector_score(c), evidence.imagenet.get(c, 0.0)) for c, _ in found}
-    found.sort(key=lambda item: (item[0] not in PEOPLE_FIRST, -strength[item[0]]))
+    clearance = {c: max(margin(evidence.detector_score(c), threshold(policy.sure_detector, c)),
+                        margin(evidence.imagenet.get(c, 0.0), threshold(policy.sure_imagenet, c)))
+                 for c, _ in found}
+    found.sort(key=lambda item: (-clearance[item[0]], item[0]))
     return found[: policy.max_objects]
 
 

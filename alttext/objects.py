@@ -3,8 +3,9 @@
 The synonym lists are CHAIR's (Rohrbach et al., 2018, "Object Hallucination in Image Captioning",
 github.com/LisaAnne/Hallucination, data/synonyms.txt), so that what verification checks and what the
 evaluation counts as a hallucination are the same words. Two differences, both to read a word the
-way a person would: plurals are made singular by rule (CHAIR used pattern.en or WordNet), and a
-colour word that qualifies a noun ("an orange shirt") names no fruit.
+way a person would: plurals are made singular by rule (CHAIR used pattern.en or WordNet), a colour
+word that qualifies a noun ("an orange shirt") names no fruit, and the balls of games that Flickr8k's
+captions name by the game ("a football") are sports balls.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ suitcase, suit case, luggage
 frisbee
 skis, ski
 snowboard
-sports ball, ball
+sports ball, ball, football, basketball, volleyball, soccerball
 kite
 baseball bat
 baseball glove

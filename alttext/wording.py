@@ -68,20 +68,18 @@ def article(word: str) -> str:
     return "an" if word[0] in "aeiou" else "a"
 
 
-def counted(category: str, count: int | None) -> str:
-    """'a dog', 'two dogs', 'dogs' (count None: more than one, not sure how many), 'a group of people'."""
+def counted(category: str, count: int) -> str:
+    """'a dog', 'two dogs', 'a group of people', 'many cars'."""
     word = noun(category)
     if count == 1:
         word = PAIR_NOUNS.get(category, word)
         return f"{article(word)} {word}"
-    if count is None:
-        return plural(word)
     if count in NUMBERS:
         return f"{NUMBERS[count]} {plural(word)}"
     return f"a group of {plural(word)}" if category == "person" else f"many {plural(word)}"
 
 
-def sentence(parts: list[tuple[str, int | None]]) -> str:
+def sentence(parts: list[tuple[str, int]]) -> str:
     """[('person', 2), ('dog', 1)] -> 'Two people and a dog.'"""
     phrases = [counted(category, count) for category, count in parts]
     text = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]

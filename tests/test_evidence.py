@@ -41,7 +41,7 @@ def test_evidence_sentences_count_and_read_as_sentences():
     assert sentence([("person", 2), ("dog", 1)]) == "Two people and a dog."
     assert sentence([("person", 1)]) == "A person."
     assert sentence([("person", 6)]) == "A group of people."
-    assert sentence([("person", None), ("umbrella", 1)]) == "People and an umbrella."
+    assert sentence([("person", 3), ("umbrella", 1)]) == "Three people and an umbrella."
     assert sentence([("bus", 1), ("car", 3)]) == "A bus and three cars."
 
 
@@ -78,11 +78,18 @@ def test_nothing_sure_means_a_flag():
     assert verdict.alt is None and "no object is sure" in verdict.why
 
 
-def test_uncertain_counts_are_not_numbers():
+def test_only_sure_boxes_are_counted():
     seen = Evidence(boxes={"person": [0.9, 0.3, 0.28]})
-    assert decide(None, 0.0, seen, POLICY).alt == "People."
+    assert decide(None, 0.0, seen, POLICY).alt == "A person."
     seen = Evidence(boxes={"person": [0.9, 0.7, 0.1]})
     assert decide(None, 0.0, seen, POLICY).alt == "Two people."
+
+
+def test_the_clearest_object_comes_first():
+    # a weak person from the detector, a sure cat from the ImageNet head (the bundled cat photo)
+    seen = Evidence(boxes={"person": [0.6]}, imagenet={"cat": 0.95})
+    one = Policy(**{**POLICY.__dict__, "max_objects": 1})
+    assert decide(None, 0.0, seen, one).alt == "A cat."
 
 
 def test_policy_round_trips_through_model_json():

@@ -93,7 +93,8 @@ def describe_all(describer, truths: list[Truth], floor: float, batch: int = 32) 
             alt = one.alt if one.action == "alt" else None
             records.append({"image": truth.path.name, "alt": alt, "caption": one.caption, "basis": one.basis,
                             "kind": one.kind, "confidence": one.confidence, "reason": one.reason,
-                            "evidence": one.evidence, "truth": sorted(truth.objects), **judge(alt, truth.objects)})
+                            "evidence": one.evidence, "truth": sorted(truth.objects), "references": truth.captions,
+                            **judge(alt, truth.objects)})
     return records
 
 
