@@ -221,22 +221,33 @@ def test_offsets_point_into_the_original_bytes_and_lines_count_crlf():
     ("page", "encoding", "declared"),
     [
         (b"\xef\xbb\xbf<img src=a.png>", "utf-8", True),
-        (b'<meta charset="windows-1252"><img src=a.png>', "cp1252", True),
-        (b"<meta charset=iso-8859-1><img src=a.png>", "cp1252", True),
-        (b'<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">', "cp932", True),
+        (b"\xef\xbb\xbf<meta charset=windows-1252>", "utf-8", True),  # the BOM wins
+        (b'<meta charset="windows-1252"><img src=a.png>', "windows-1252", True),
+        (b"<meta charset=iso-8859-1><img src=a.png>", "windows-1252", True),
+        (b"<meta charset=latin1>", "windows-1252", True),
+        (b'<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">', "shift_jis", True),
         (b"<meta charset=utf-16><img src=a.png>", "utf-8", True),
-        (b"<meta charset=klingon><img src=a.png>", "utf-8", False),
-        (b"<!-- <meta charset=cp1252> --><img src=a.png>", "utf-8", False),
+        (b"<meta charset=x-user-defined>", "windows-1252", True),
+        (b"<meta charset=klingon><meta charset=gbk>", "gbk", True),  # an unknown label is passed over
+        (b"<!-- <meta charset=windows-1252> --><img src=a.png>", "utf-8", False),
         (b"<img src=a.png>", "utf-8", False),
+        (b"<p>caf\xe9</p>", "windows-1252", False),  # not UTF-8: the standard's default
+        # Python codec names that are no WHATWG label: the standard's fallback, never that codec
+        (b'<meta charset="idna"><img src=a.png>', "utf-8", False),
+        (b"<meta charset=undefined><p>\xe9", "windows-1252", False),
+        (b"<meta charset=cp037><img src=a.png>", "utf-8", False),
+        (b"<meta charset=utf-8-sig><img src=a.png>", "utf-8", False),
+        (b"<p>" + b"x" * 1100 + b"<meta charset=windows-1252>", "windows-1252", True),  # found by the parser
     ],
 )
-def test_charset_comes_from_bom_then_meta_else_is_a_guess(page, encoding, declared):
+def test_charset_as_browsers_sniff_it(page, encoding, declared):
     found = scan(page).page
-    assert (found.encoding, found.declared) == (encoding, declared)
+    assert (found.encoding.name, found.declared) == (encoding, declared)
 
 
 def test_transport_charset_wins_over_meta():
-    assert scan(b"<meta charset=utf-8>", charset="windows-1252").page.encoding == "cp1252"
+    assert scan(b"<meta charset=utf-8>", charset="windows-1252").page.encoding.name == "windows-1252"
+    assert scan(b"<meta charset=utf-8>", charset="cp037").page.encoding.name == "utf-8"
 
 
 def test_values_are_decoded_in_the_page_charset():
