@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import webencodings
 from html5lib._inputstream import EncodingParser
 from justhtml import Element as ParsedElement
-from justhtml import JustHTML
 from justhtml import Text as ParsedText
+from justhtml.parser.engine import ParseEngine, compile_raw_engine_plan
 
 # Decisions: what the rules say to do with one image.
 KEEP = "keep"  # never touch: it has alt, is decorative, hidden or named
@@ -70,7 +70,6 @@ _BEFORE_ATTR = re.compile(r"[\t\n\f\r /]*")
 _ATTR_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r /=>]*")
 _SPACES = re.compile(r"[\t\n\f\r ]*")
 _UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
-_CONTENT_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s\"';]+)", re.IGNORECASE)
 _HTML_SPACE = " \t\n\f\r"
 
 
@@ -334,19 +333,43 @@ def _meta_label(element: Element) -> str | None:
     attrs = element.attrs
     if attrs.get("charset") is not None:
         return attrs["charset"]
-    if element.value("http-equiv") == "content-type" and attrs.get("content"):
-        found = _CONTENT_CHARSET.search(attrs["content"])
-        return found.group(1) if found else None
+    if (attrs.get("http-equiv") or "").lower() == "content-type" and attrs.get("content"):
+        return content_charset(attrs["content"])
+    return None
+
+
+def content_charset(content: str) -> str | None:
+    """The standard's "extracting a character encoding from a meta element" from a content value."""
+    lower, pos = content.lower(), 0
+    while (found := lower.find("charset", pos)) >= 0:
+        pos = _SPACES.match(content, found + 7).end()
+        if not content.startswith("=", pos):
+            continue
+        pos = _SPACES.match(content, pos + 1).end()
+        if content[pos : pos + 1] in ("'", '"'):
+            close = content.find(content[pos], pos + 1)
+            return content[pos + 1 : close] if close > 0 else None
+        return re.match(r"[^\t\n\f\r ;]*", content[pos:]).group() or None
     return None
 
 
 # ---------------------------------------------------------------- tree
 
 
+def parse(text: str) -> ParsedElement:
+    """The document a browser (scripting on) builds from `text`, each element with its start tag's offset.
+
+    JustHTML(track_node_locations=True) would also turn a stray <!doctype> or an unclosed comment into
+    text, which browsers do not; its engine with locations but no tag spans builds the standard's tree.
+    """
+    plan = compile_raw_engine_plan(fragment=False, scripting_enabled=True)
+    return ParseEngine(text, fragment=False, plan=plan, track_node_locations=True).parse()
+
+
 def build_tree(page: Page) -> list[Element]:
     """Every element of the document as a browser builds it (template contents are inert, so not
     included), in tree order, with what names each: rendered text, images with alt."""
-    document = JustHTML(page.text[page.skip :], sanitize=False, track_node_locations=True).root
+    document = parse(page.text[page.skip :])
     elements: list[Element] = []
     stack: list[tuple[ParsedElement | ParsedText, Element | None]] = [(c, None) for c in reversed(document.children)]
     while stack:
