@@ -488,12 +488,12 @@ class Rules:
     def img_decision(self, element: Element, role: str | None) -> tuple[str, str]:
         is_input = element.name == "input"
         notes = []
-        alt = element.attrs.get("alt")
+        alt = element.attr("alt")
         if self.hidden(element):
             return KEEP, "hidden from assistive technology"
         if alt == "" and not is_input:
             return KEEP, 'alt="" marks it decorative'
-        if element.blank("alt") is False:
+        if alt is not None and alt.strip():
             if not self.overwrite:
                 return KEEP, "has alt text"
             notes.append("alt replaced (--overwrite)")
@@ -506,7 +506,8 @@ class Rules:
         named = self.named(element)
         if named:
             return KEEP, named
-        if element.blank("title") is False:
+        title = element.attr("title")
+        if title and title.strip():
             if not self.fill_titled:
                 return REPORT, "has only a title, which is advisory (--fill-titled fills it)"
             notes.append("had only a title")
