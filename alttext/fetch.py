@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
+import threading
 from pathlib import Path
 
 import requests
@@ -12,6 +15,7 @@ from alttext.errors import SourceError
 
 USER_AGENT = f"alttext/{__version__} (offline alt-text tool; +https://pypi.org/project/alttext/)"
 TIMEOUT_S = 10.0
+READ_TIMEOUT_S = 30.0  # for one local file
 MAX_BYTES = 20 * 1024 * 1024
 MAX_REDIRECTS = 5
 
@@ -20,20 +24,59 @@ def is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
 
 
-def read_file(path: Path, source: str | None = None, max_bytes: int = MAX_BYTES) -> bytes:
+def read_file(path: Path, source: str | None = None, max_bytes: int = MAX_BYTES,
+              timeout: float = READ_TIMEOUT_S) -> bytes:
+    """The bytes of a regular file (never a FIFO, device or directory), read within `timeout` seconds."""
     source = source or str(path)
     try:
-        if path.stat().st_size > max_bytes:
-            raise SourceError(source, f"file is larger than {max_bytes // (1024 * 1024)} MB")
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise SourceError(source, "no such file") from None
-    except IsADirectoryError:
-        raise SourceError(source, "is a directory") from None
-    except PermissionError:
-        raise SourceError(source, "permission denied") from None
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; a regular file ignores it
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as e:
-        raise SourceError(source, e.strerror or str(e)) from None
+        raise SourceError(source, _why(e)) from None
+    try:
+        info = os.fstat(descriptor)
+        if stat.S_ISDIR(info.st_mode):
+            raise SourceError(source, "is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError(source, "not a regular file")
+        if info.st_size > max_bytes:
+            raise SourceError(source, f"file is larger than {max_bytes // (1024 * 1024)} MB")
+        return _read_within(descriptor, max_bytes, timeout, source)
+    finally:
+        os.close(descriptor)
+
+
+def _read_within(descriptor: int, max_bytes: int, timeout: float, source: str) -> bytes:
+    """Read in a helper thread, so that a file that hangs (a dead network mount) costs `timeout`, not the run."""
+    result: list = []
+
+    def read():
+        try:
+            with os.fdopen(os.dup(descriptor), "rb") as handle:
+                result.append(handle.read(max_bytes + 1))
+        except OSError as e:
+            result.append(e)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not result:
+        raise SourceError(source, f"reading took longer than {timeout:g} s")
+    if isinstance(result[0], OSError):
+        raise SourceError(source, _why(result[0]))
+    if len(result[0]) > max_bytes:
+        raise SourceError(source, f"file is larger than {max_bytes // (1024 * 1024)} MB")
+    return result[0]
+
+
+def _why(error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "no such file"
+    if isinstance(error, IsADirectoryError):
+        return "is a directory"
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    return error.strerror or str(error)
 
 
 def read_stdin(max_bytes: int = MAX_BYTES) -> bytes:
