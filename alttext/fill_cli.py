@@ -125,11 +125,16 @@ def check_targets(targets: list[str], root: Path | None, out: Path | None) -> No
         if is_url(target) or not path.exists():
             continue
         if path.is_file() and not path.name.lower().endswith(HTML_SUFFIXES):
-            raise typer.BadParameter(f"{target}: not an HTML page (its name does not end in .html or .htm)")
+            usage_error(f"{target}: not an HTML page (its name does not end in .html or .htm)")
         if path.is_dir() and not local_files(path, out)[1]:
-            raise typer.BadParameter(f"{target}: no HTML pages found")
+            usage_error(f"{target}: no HTML pages found")
         if root is not None and not path.resolve().is_relative_to(root.resolve()):
-            raise typer.BadParameter(f"{target} is not inside {root}", param_hint="--root")
+            usage_error(f"{target}: not inside --root {root}")
+
+
+def usage_error(line: str) -> None:
+    say(line)
+    raise typer.Exit(2)
 
 
 def parse_marker(marker: str) -> tuple[str, str] | None:
