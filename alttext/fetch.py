@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import stat
 import sys
 import threading
@@ -46,27 +47,53 @@ def read_file(path: Path, source: str | None = None, max_bytes: int = MAX_BYTES,
         os.close(descriptor)
 
 
-def _read_within(descriptor: int, max_bytes: int, timeout: float, source: str) -> bytes:
-    """Read in a helper thread, so that a file that hangs (a dead network mount) costs `timeout`, not the run."""
-    result: list = []
+class _Readers:
+    """Daemon threads that read files, so that a read that hangs (a dead network mount) costs its caller
+    the time limit, not the run: the thread stays stuck, and the next read gets a new one."""
 
-    def read():
+    def __init__(self):
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.idle = 0
+        self.lock = threading.Lock()
+
+    def read(self, descriptor: int, size: int, timeout: float) -> bytes | OSError | None:
+        """The first `size` bytes of the file (or the error reading it); None when it took too long."""
+        done: queue.SimpleQueue = queue.SimpleQueue()
+        with self.lock:
+            if self.idle:
+                self.idle -= 1
+            else:
+                threading.Thread(target=self.work, daemon=True).start()
+        self.jobs.put((os.dup(descriptor), size, done))  # the caller may close its descriptor on a timeout
         try:
-            with os.fdopen(os.dup(descriptor), "rb") as handle:
-                result.append(handle.read(max_bytes + 1))
-        except OSError as e:
-            result.append(e)
+            return done.get(timeout=timeout)
+        except queue.Empty:
+            return None
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if not result:
+    def work(self) -> None:
+        while True:
+            descriptor, size, done = self.jobs.get()
+            try:
+                with os.fdopen(descriptor, "rb") as handle:
+                    done.put(handle.read(size))
+            except OSError as error:
+                done.put(error)
+            with self.lock:
+                self.idle += 1
+
+
+_readers = _Readers()
+
+
+def _read_within(descriptor: int, max_bytes: int, timeout: float, source: str) -> bytes:
+    data = _readers.read(descriptor, max_bytes + 1, timeout)
+    if data is None:
         raise SourceError(source, f"reading took longer than {timeout:g} s")
-    if isinstance(result[0], OSError):
-        raise SourceError(source, _why(result[0]))
-    if len(result[0]) > max_bytes:
+    if isinstance(data, OSError):
+        raise SourceError(source, _why(data))
+    if len(data) > max_bytes:
         raise SourceError(source, f"file is larger than {max_bytes // (1024 * 1024)} MB")
-    return result[0]
+    return data
 
 
 def _why(error: OSError) -> str:

@@ -17,7 +17,7 @@ import re
 import sys
 from array import array
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import webencodings
 from html5lib._inputstream import EncodingParser
@@ -148,46 +148,37 @@ class Scan:
     links: list[str]  # <a href> and <area href> values, for crawling
 
 
-@dataclass(eq=False)
 class Element:
     """An element of the parsed tree, with what the rules need to know about it."""
 
-    node: ParsedElement
-    parent: Element | None
-    page: Page
-    text: bool = False  # rendered, unhidden text inside: what names a link
-    any_text: bool = False  # text inside, hidden or not: what an aria-labelledby reference reads
-    alt_images: int = 0  # unhidden images with alt inside: they name a link as text does
-    title_child: Element | None = None
-    sources: list[Element] = field(default_factory=list)  # <source> children of a <picture>
-    _tag: Tag | None = None
+    __slots__ = ("node", "name", "attrs", "html", "parent", "page", "text", "any_text", "alt_images",
+                 "title_child", "sources", "_tag")
 
-    @property
-    def name(self) -> str:
-        return self.node.name
-
-    @property
-    def attrs(self) -> dict[str, str | None]:
-        return self.node.attrs
-
-    @property
-    def html(self) -> bool:
-        return self.node.namespace == HTML_NS
-
-    @property
-    def offset(self) -> int | None:
-        offset = self.node.origin_offset
-        return None if offset is None else offset + self.page.skip
+    def __init__(self, node: ParsedElement, parent: Element | None, page: Page):
+        self.node = node
+        self.name: str = node.name
+        self.attrs: dict[str, str | None] = node.attrs
+        self.html = node.namespace == HTML_NS
+        self.parent = parent
+        self.page = page
+        self.text = False  # rendered, unhidden text inside: what names a link
+        self.any_text = False  # text inside, hidden or not: what an aria-labelledby reference reads
+        self.alt_images = 0  # unhidden images with alt inside: they name a link as text does
+        self.title_child: Element | None = None
+        self.sources: list[Element] = []  # <source> children of a <picture>
+        self._tag: Tag | None = None
 
     @property
     def tag(self) -> Tag | None:
         """The start tag as written (None for elements the parser made up, such as an implied <body>)."""
-        if self._tag is None and self.offset is not None:
-            self._tag = read_tag(self.page.text, self.offset)
+        if self._tag is None and self.node.origin_offset is not None:
+            self._tag = read_tag(self.page.text, self.node.origin_offset + self.page.skip)
         return self._tag
 
     def attr(self, name: str) -> str | None:
         """An attribute's value, decoded in the page's charset (None when absent)."""
+        if name not in self.attrs:
+            return None
         tag = self.tag
         found = tag.attrs.get(name) if tag is not None else None
         return None if found is None else self.page.decode(found.raw)
@@ -204,7 +195,7 @@ class Element:
         return not (self.attrs[name] or "").strip(_HTML_SPACE)
 
     def hidden_here(self) -> bool:
-        return "hidden" in self.attrs or self.value("aria-hidden") == "true"
+        return "hidden" in self.attrs or ("aria-hidden" in self.attrs and self.value("aria-hidden") == "true")
 
     def ancestors(self):
         node = self.parent
