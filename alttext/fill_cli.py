@@ -38,6 +38,12 @@ RootOption = Annotated[
     typer.Option("--root", help="The site root that /root-relative URLs start from (default: the target "
                  "directory, or a single page's folder).", file_okay=False),
 ]
+RemoteImagesOption = Annotated[
+    bool, typer.Option("--remote-images", help="For local pages, also read images on the web (off: offline).")
+]
+WriteReadOnlyOption = Annotated[
+    bool, typer.Option("--write-read-only", help="Also rewrite pages that have no write permission.")
+]
 MARKER_FORMAT = re.compile(r"([A-Za-z_:][-A-Za-z0-9_.:]*)=(.*)", re.DOTALL)
 
 
@@ -60,12 +66,8 @@ def fill(
     ] = False,
     crawl_depth: CrawlOption = 0,
     root: RootOption = None,
-    remote_images: Annotated[
-        bool, typer.Option("--remote-images", help="For local pages, also read images on the web (off: offline).")
-    ] = False,
-    write_read_only: Annotated[
-        bool, typer.Option("--write-read-only", help="Also rewrite pages that have no write permission.")
-    ] = False,
+    remote_images: RemoteImagesOption = False,
+    write_read_only: WriteReadOnlyOption = False,
     marker: Annotated[
         str, typer.Option(help='NAME=VALUE beside each generated alt; "" for none.')
     ] = "data-alt-generated=alttext",
