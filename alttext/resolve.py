@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import threading
 from pathlib import Path
@@ -69,14 +70,21 @@ def _base_url(page: str, base: str | None) -> str:
 def _inside(root: Path, path: str, ref: str) -> Path:
     if ".." in path.split("/"):
         raise SourceError(ref, "points outside the site root")
-    try:
-        real = root.joinpath(*[p for p in path.split("/") if p]).resolve()
-        inside = real.is_relative_to(root.resolve())
-    except (OSError, ValueError):
-        raise SourceError(ref, "not a usable file path") from None
-    if not inside:
+    real = _real_path(root, path)
+    if real is None:
+        raise SourceError(ref, "not a usable file path")
+    if not real.is_relative_to(_real_path(root, "")):
         raise SourceError(ref, "points outside the site root (through a link)")
     return real
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_path(root: Path, path: str) -> Path | None:
+    """The real path of `path` under `root`, links resolved (kept for the run: pages share images)."""
+    try:
+        return root.joinpath(*[p for p in path.split("/") if p]).resolve()
+    except (OSError, ValueError):
+        return None
 
 
 def load(locator: Locator) -> bytes:
