@@ -16,7 +16,7 @@ from urllib.robotparser import RobotFileParser
 
 from alttext.errors import SourceError
 from alttext.fetch import fetch_url, is_url, read_file
-from alttext.resolve import page_url
+from alttext.resolve import base_url, page_url
 from alttext.scan import PageError, Scan, scan
 
 HTML_SUFFIXES = (".html", ".htm")
@@ -144,10 +144,7 @@ def crawl(start: str, options: PageOptions) -> Iterator[PageJob | SourceError]:
 
 def page_links(url: str, page: Scan, origin: str) -> list[str]:
     """Links on a page to other HTML pages of the same origin (no query strings)."""
-    try:
-        base = urljoin(url, page.base) if page.base else url
-    except ValueError:  # a <base href> that is no URL: browsers then use the page's own
-        base = url
+    base = base_url(url, page.base)
     found = []
     for href in page.links:
         try:

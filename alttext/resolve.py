@@ -39,7 +39,7 @@ def locate(ref: str, page: str, base: str | None, root: Path | None, remote: boo
     if ref[:5].lower() == "data:":
         return ref
     try:
-        url = urljoin(_base_url(page, base), ref)
+        url = urljoin(base_url(page, base), ref)
         parts = urlsplit(url)
     except ValueError:
         raise SourceError(ref, "not a valid URL") from None
@@ -54,7 +54,7 @@ def locate(ref: str, page: str, base: str | None, root: Path | None, remote: boo
     raise SourceError(ref, f"{parts.scheme or 'this'} URLs are not read")
 
 
-def _base_url(page: str, base: str | None) -> str:
+def base_url(page: str, base: str | None) -> str:
     """The page's URL, or its <base href> resolved against it; a <base href> that is no URL is ignored,
     as browsers do."""
     if not base:
