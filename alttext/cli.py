@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from alttext import fill_cli, serve
+from alttext import __version__, fill_cli, serve
 from alttext.errors import AltTextError, ModelError, SourceError
 from alttext.options import (
     BatchOption,
@@ -22,6 +22,7 @@ from alttext.options import (
     OcrTimeoutOption,
     check_device,
     kind_actions,
+    quiet_onnxruntime,
     say,
 )
 
@@ -33,8 +34,18 @@ app = typer.Typer(
 )
 
 
+def show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"alttext {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def cli() -> None:
+def cli(
+    version: Annotated[
+        bool, typer.Option("--version", callback=show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
     """Offline alt text for images on the web."""
 
 
@@ -100,6 +111,7 @@ def caption(
 
     check_device(device)
     actions = kind_actions(kind_action)
+    quiet_onnxruntime()
     try:
         describer = make_describer(model, device, batch_size, beam_size, on_device_note=say, actions=actions,
                                    ocr_timeout=ocr_timeout)

@@ -22,7 +22,7 @@ from alttext.cache import Cache
 from alttext.describe import Description, apply_floor
 from alttext.errors import AltTextError, SourceError
 from alttext.pages import PageJob, count_pages, pages
-from alttext.report import FILLED, FOR_REVIEW, KEPT, SKIPPED, Progress, Record, thumbnail
+from alttext.report import FILLED, FOR_REVIEW, KEPT, SKIPPED, Progress, Record, short, thumbnail
 from alttext.resolve import Locator, Placeholder, check_image, load, locate
 from alttext.scan import EMPTY, FILL, KEEP, NEEDS_ALT, REPORT, REVIEW, Image
 from alttext.splice import MARKER, alt_edit, apply
@@ -33,6 +33,9 @@ Describe = Callable[[list[tuple[str, bytes]]], list[Description]]
 @dataclass
 class Options:
     out: Path | None = None  # mirror patched pages here instead of rewriting them
+    root: Path | None = None  # the local site root, for root-relative URLs (default: the target)
+    remote_images: bool = False  # read images on the web for local pages
+    write_read_only: bool = False  # rewrite pages that have no write permission
     dry_run: bool = False
     diff: bool = False  # print a unified diff instead of writing
     min_confidence: float | None = None
@@ -49,7 +52,12 @@ class Options:
 class Run:
     pages: int = 0
     records: list[Record] = field(default_factory=list)
-    failures: list[SourceError] = field(default_factory=list)
+    failures: list[SourceError] = field(default_factory=list)  # pages that could not be read or written
+    failed_images: int = 0  # images that needed alt and got none: unreadable, or the model failed
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.failures or self.failed_images)
 
 
 # ---------------------------------------------------------------- images
@@ -137,12 +145,12 @@ def describe_all(describe: Describe, pending: dict[str, tuple[str, bytes]]) -> d
     return dict(zip(pending, described))
 
 
-def image_chain(job: PageJob, image: Image) -> Chain | SourceError:
+def image_chain(job: PageJob, image: Image, remote: bool = True) -> Chain | SourceError:
     """Where an image's pixels may be, best first; the first error when none may be read."""
     chain, first_error = [], None
     for source in image.sources:
         try:
-            chain.append(locate(source, job.url, job.scan.base, job.root))
+            chain.append(locate(source, job.url, job.scan.base, job.root, remote))
         except SourceError as error:
             first_error = first_error or error
     if chain:
@@ -194,8 +202,13 @@ def write_page(job: PageJob, patched: bytes, options: Options, stdout: BinaryIO)
     if options.out is None and patched == job.data:
         return
     try:
-        job.dest.parent.mkdir(parents=True, exist_ok=True)
-        atomic.write_bytes(job.dest, patched, job.mode if options.out else None)
+        if options.out is None:
+            atomic.replace(job.dest, patched, job.data, options.write_read_only)
+        else:
+            job.dest.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_bytes(job.dest, patched, job.mode)
+    except atomic.Refused as refused:
+        raise SourceError(str(job.dest), str(refused)) from None
     except OSError as error:
         raise SourceError(str(job.dest), f"cannot write: {error.strerror or error}") from None
 
@@ -213,6 +226,9 @@ def fill(
     """Give every image that needs it alt text, in every page of the targets."""
     filling = Filling(describe, options, progress or Progress(total=count_pages(targets, options)))
     filling.stdout = stdout or sys.stdout.buffer
+    if not (options.dry_run or options.diff):
+        for folder in [Path(t) for t in targets if Path(t).is_dir()] + ([options.out] if options.out else []):
+            atomic.clean_stale(folder)
     found = pages(targets, options)
     while batch := list(islice(found, options.batch_pages)):
         filling.batch(batch)
@@ -234,7 +250,7 @@ class Filling:
     def batch(self, batch: list[PageJob | SourceError]) -> None:
         jobs = _note_failures(batch, self.run, self.progress)
         self.chains = {
-            id(image): image_chain(job, image)
+            id(image): image_chain(job, image, self.options.remote_images)
             for job in jobs
             for image in job.scan.images
             if image.decision in (FILL, REVIEW)
@@ -252,6 +268,10 @@ class Filling:
         ]
         self.run.pages += 1
         self.run.records += [record for record, _ in decided]
+        for record, _ in decided:
+            if record.action == SKIPPED:
+                self.run.failed_images += 1
+                self.progress.line(f"alttext: {record.page}:{record.line}: {short(record.source)}: {record.reason}")
         try:
             write_page(job, apply(job.data, edits), self.options, self.stdout)
         except SourceError as failure:

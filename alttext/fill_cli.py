@@ -20,8 +20,10 @@ from alttext.options import (
     OcrTimeoutOption,
     check_device,
     kind_actions,
+    quiet_onnxruntime,
     say,
 )
+from alttext.pages import HTML_SUFFIXES, local_files
 from alttext.report import check_lines, summary, write_json, write_review
 
 TargetsArgument = Annotated[
@@ -30,6 +32,17 @@ TargetsArgument = Annotated[
 CrawlOption = Annotated[
     int,
     typer.Option("--crawl-depth", min=0, help="For URLs: follow same-origin links this many steps away."),
+]
+RootOption = Annotated[
+    Path | None,
+    typer.Option("--root", help="The site root that /root-relative URLs start from (default: the target "
+                 "directory, or a single page's folder).", file_okay=False),
+]
+RemoteImagesOption = Annotated[
+    bool, typer.Option("--remote-images", help="For local pages, also read images on the web (off: offline).")
+]
+WriteReadOnlyOption = Annotated[
+    bool, typer.Option("--write-read-only", help="Also rewrite pages that have no write permission.")
 ]
 MARKER_FORMAT = re.compile(r"([A-Za-z_:][-A-Za-z0-9_.:]*)=(.*)", re.DOTALL)
 
@@ -52,6 +65,9 @@ def fill(
         bool, typer.Option("--fill-titled", help="Also fill images that have only a title.")
     ] = False,
     crawl_depth: CrawlOption = 0,
+    root: RootOption = None,
+    remote_images: RemoteImagesOption = False,
+    write_read_only: WriteReadOnlyOption = False,
     marker: Annotated[
         str, typer.Option(help='NAME=VALUE beside each generated alt; "" for none.')
     ] = "data-alt-generated=alttext",
@@ -65,11 +81,15 @@ def fill(
     if any(is_url(t) for t in targets) and out is None and not (dry_run or diff):
         raise typer.BadParameter("URL targets need --out DIR (or --dry-run, --diff)", param_hint="--out")
     check_device(device)
+    check_targets(targets, root, out)
     for path, name in ((report, "--report"), (review, "--review")):
         if path is not None and not path.parent.is_dir():
             raise typer.BadParameter(f"{path.parent} is not a directory", param_hint=name)
     options = pipeline.Options(
         out=out,
+        root=root,
+        remote_images=remote_images,
+        write_read_only=write_read_only,
         dry_run=dry_run,
         diff=diff,
         min_confidence=min_confidence,
@@ -85,16 +105,38 @@ def fill(
     run = pipeline.fill(targets, describer, options)
     say(summary(run.records, run.pages, len(run.failures)))
     write_reports(run, report, review)
-    raise typer.Exit(1 if run.failures else 0)
+    raise typer.Exit(1 if run.failed else 0)
 
 
-def check(targets: TargetsArgument, crawl_depth: CrawlOption = 0) -> None:
+def check(targets: TargetsArgument, crawl_depth: CrawlOption = 0, root: RootOption = None) -> None:
     """List every image that needs alt text or a person's review; exit 1 when there is any."""
-    run = pipeline.check(targets, pipeline.Options(crawl_depth=crawl_depth))
+    check_targets(targets, root, None)
+    run = pipeline.check(targets, pipeline.Options(crawl_depth=crawl_depth, root=root))
     for line in check_lines(run.records):
         typer.echo(line)
-    say(f"{len(run.records)} images need alt text or review, in {run.pages} pages")
+    needing = len({record.page for record in run.records})
+    say(f"{len(run.records)} images need alt text or review, in {needing} of {run.pages} pages")
     raise typer.Exit(1 if run.records or run.failures else 0)
+
+
+def check_targets(targets: list[str], root: Path | None, out: Path | None) -> None:
+    """Usage errors (exit 2): a file given as a page that is not HTML, a site without HTML pages, a target
+    outside --root. A page that is missing is the run's failure to report, not a usage error."""
+    for target in targets:
+        path = Path(target)
+        if is_url(target) or not path.exists():
+            continue
+        if path.is_file() and not path.name.lower().endswith(HTML_SUFFIXES):
+            usage_error(f"{target}: not an HTML page (its name does not end in .html or .htm)")
+        if path.is_dir() and not local_files(path, out)[1]:
+            usage_error(f"{target}: no HTML pages found")
+        if root is not None and not path.resolve().is_relative_to(root.resolve()):
+            usage_error(f"{target}: not inside --root {root}")
+
+
+def usage_error(line: str) -> None:
+    say(line)
+    raise typer.Exit(2)
 
 
 def parse_marker(marker: str) -> tuple[str, str] | None:
@@ -118,6 +160,7 @@ def load_describer(model: Path | None, device: str, batch_size: int, options: pi
                    actions: dict[str, str], ocr_timeout: float, on_device_note=say):
     from alttext.describe import make_describer
 
+    quiet_onnxruntime()
     try:
         describer = make_describer(model, device, batch_size, on_device_note=on_device_note, actions=actions,
                                    ocr_timeout=ocr_timeout)

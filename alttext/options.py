@@ -45,3 +45,10 @@ def kind_actions(pairs: list[str] | None) -> dict[str, str]:
 def check_device(device: str) -> None:
     if device not in DEVICES:
         raise typer.BadParameter(f"{device!r} is not one of {', '.join(DEVICES)}", param_hint="--device")
+
+
+def quiet_onnxruntime() -> None:
+    """Turn off ONNX Runtime's telemetry before any model loads: alttext sends nothing anywhere."""
+    import onnxruntime
+
+    onnxruntime.disable_telemetry_events()

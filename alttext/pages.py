@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,8 +16,8 @@ from urllib.robotparser import RobotFileParser
 
 from alttext.errors import SourceError
 from alttext.fetch import fetch_url, is_url, read_file
-from alttext.resolve import page_url
-from alttext.scan import Scan, scan
+from alttext.resolve import base_url, page_url
+from alttext.scan import PageError, Scan, scan
 
 HTML_SUFFIXES = (".html", ".htm")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
@@ -28,6 +29,7 @@ class PageOptions(Protocol):
     """What page discovery reads of a run's options (fill.Options)."""
 
     out: Path | None
+    root: Path | None
     overwrite: bool
     fill_titled: bool
     crawl_depth: int
@@ -52,10 +54,11 @@ def pages(targets: list[str], options: PageOptions) -> Iterator[PageJob | Source
             yield from local_pages(Path(target), options)
 
 
-def local_files(target: Path, out: Path | None) -> tuple[Path, list[Path]]:
-    """The site root and the HTML files of a file or directory target."""
+def local_files(target: Path, out: Path | None, root: Path | None = None) -> tuple[Path, list[Path]]:
+    """The site root (`root`, else the target directory or a page's folder) and the HTML files of a file or
+    directory target: regular files only, so that a FIFO named x.html cannot hang a run."""
     if not target.is_dir():
-        return target.parent, [target]
+        return root or target.parent, [target]
     skip = out.resolve() if out else None
     found = []
     for directory, subdirs, files in os.walk(target):
@@ -65,9 +68,16 @@ def local_files(target: Path, out: Path | None) -> tuple[Path, list[Path]]:
             continue
         for name in sorted(files):
             path = Path(directory, name)
-            if name.lower().endswith(HTML_SUFFIXES) and not path.is_symlink():
+            if name.lower().endswith(HTML_SUFFIXES) and _regular(path):
                 found.append(path)
-    return target, found
+    return root or target, found
+
+
+def _regular(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def count_pages(targets: list[str], options: PageOptions) -> int | None:
@@ -78,17 +88,29 @@ def count_pages(targets: list[str], options: PageOptions) -> int | None:
 
 
 def local_pages(target: Path, options: PageOptions) -> Iterator[PageJob | SourceError]:
-    root, files = local_files(target, options.out)
+    root, files = local_files(target, options.out, options.root)
     for path in files:
         try:
             data = read_file(path)
             mode = path.stat().st_mode & 0o7777
+            relative = path.resolve().relative_to(root.resolve()) if options.root else path.relative_to(root)
         except SourceError as error:
             yield error
             continue
-        dest = options.out / path.relative_to(root) if options.out else path.resolve()
-        page = scan(data, overwrite=options.overwrite, fill_titled=options.fill_titled)
-        yield PageJob(str(path), page_url(path, root), root, data, page, dest, mode)
+        except OSError as error:
+            yield SourceError(str(path), error.strerror or str(error))
+            continue
+        except ValueError:
+            yield SourceError(str(path), f"is not inside --root {root}")
+            continue
+        dest = options.out / relative if options.out else path.resolve()
+        try:
+            page = scan(data, overwrite=options.overwrite, fill_titled=options.fill_titled)
+        except PageError as error:
+            yield SourceError(str(path), str(error))
+            continue
+        site = root.resolve() if options.root else root
+        yield PageJob(str(path), page_url(site / relative, site), site, data, page, dest, mode)
 
 
 def crawl(start: str, options: PageOptions) -> Iterator[PageJob | SourceError]:
@@ -106,7 +128,11 @@ def crawl(start: str, options: PageOptions) -> Iterator[PageJob | SourceError]:
             yield error
             continue
         origin = origin or _origin(final)
-        page = scan(data, overwrite=options.overwrite, fill_titled=options.fill_titled)
+        try:
+            page = scan(data, overwrite=options.overwrite, fill_titled=options.fill_titled)
+        except PageError as error:
+            yield SourceError(final, str(error))
+            continue
         dest = mirror_path(options.out, final) if options.out else None
         yield PageJob(final, final, None, data, page, dest)
         if depth < options.crawl_depth:
@@ -118,11 +144,14 @@ def crawl(start: str, options: PageOptions) -> Iterator[PageJob | SourceError]:
 
 def page_links(url: str, page: Scan, origin: str) -> list[str]:
     """Links on a page to other HTML pages of the same origin (no query strings)."""
-    base = urljoin(url, page.base) if page.base else url
+    base = base_url(url, page.base)
     found = []
     for href in page.links:
-        link = urldefrag(urljoin(base, href.strip())).url
-        parts = urlsplit(link)
+        try:
+            link = urldefrag(urljoin(base, href.strip())).url
+            parts = urlsplit(link)
+        except ValueError:
+            continue
         if _origin(link) == origin and not parts.query and PAGE_LIKE.search(parts.path):
             found.append(link)
     return found

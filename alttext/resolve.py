@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import io
 import threading
 from pathlib import Path
@@ -31,33 +32,59 @@ def page_url(path: Path, root: Path) -> str:
     return SITE_URL + quote(path.relative_to(root).as_posix())
 
 
-def locate(ref: str, page: str, base: str | None, root: Path | None) -> Locator:
-    """Where the image `ref` on the page at URL `page` is; SourceError when it may not be read."""
+def locate(ref: str, page: str, base: str | None, root: Path | None, remote: bool = True) -> Locator:
+    """Where the image `ref` on the page at URL `page` is; SourceError when it may not be read. Images on
+    the web are read for a local page (`root`) only when `remote` allows it."""
     ref = ref.strip()
     if ref[:5].lower() == "data:":
         return ref
-    url = urljoin(urljoin(page, base) if base else page, ref)
-    parts = urlsplit(url)
+    try:
+        url = urljoin(base_url(page, base), ref)
+        parts = urlsplit(url)
+    except ValueError:
+        raise SourceError(ref, "not a valid URL") from None
     if parts.scheme == "file" and root is not None and url.startswith(SITE_URL):
         return _inside(root, unquote(parts.path), ref)
     if parts.scheme == "file" and ref.startswith("//"):  # protocol-relative on a local page
-        return "https:" + ref
+        parts = urlsplit("https:" + ref)
     if parts.scheme in ("http", "https"):
+        if root is not None and not remote:
+            raise SourceError(ref, "an image on the web: a local run reads none (--remote-images reads them)")
         return urlunsplit(parts._replace(fragment=""))
     raise SourceError(ref, f"{parts.scheme or 'this'} URLs are not read")
+
+
+def base_url(page: str, base: str | None) -> str:
+    """The page's URL, or its <base href> resolved against it; a <base href> that is no URL is ignored,
+    as browsers do."""
+    if not base:
+        return page
+    try:
+        resolved = urljoin(page, base)
+        urlsplit(resolved)
+    except ValueError:
+        return page
+    return resolved
 
 
 def _inside(root: Path, path: str, ref: str) -> Path:
     if ".." in path.split("/"):
         raise SourceError(ref, "points outside the site root")
-    try:
-        real = root.joinpath(*[p for p in path.split("/") if p]).resolve()
-        inside = real.is_relative_to(root.resolve())
-    except (OSError, ValueError):
-        raise SourceError(ref, "not a usable file path") from None
-    if not inside:
+    real = _real_path(root, path)
+    if real is None:
+        raise SourceError(ref, "not a usable file path")
+    if not real.is_relative_to(_real_path(root, "")):
         raise SourceError(ref, "points outside the site root (through a link)")
     return real
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_path(root: Path, path: str) -> Path | None:
+    """The real path of `path` under `root`, links resolved (kept for the run: pages share images)."""
+    try:
+        return root.joinpath(*[p for p in path.split("/") if p]).resolve()
+    except (OSError, ValueError):
+        return None
 
 
 def load(locator: Locator) -> bytes:

@@ -1,9 +1,12 @@
 """Page bytes → the images on it that need alt text, with byte offsets into the original bytes.
 
-The page is never decoded and re-encoded: the tokenizer reads a view of the bytes in which each
-character stands for one code unit (one byte, or two for UTF-16), so every index is a byte offset
-and bytes that are invalid in the page's charset cannot get lost. Markup delimiters are ASCII, and
-in every ASCII-compatible charset an ASCII byte is that character.
+The page is parsed by a spec-conforming HTML5 parser (justhtml), so the elements found are the ones a
+browser builds: raw text, script escapes, foreign content, foster parenting and `<image>` included.
+It parses a view of the bytes in which each character stands for one code unit (one byte, or two for
+UTF-16), so every offset it reports is a byte offset and bytes that are invalid in the page's charset
+cannot get lost: markup delimiters are ASCII, and in every ASCII-compatible charset an ASCII byte is
+that character. The parser says where each start tag begins; where its attributes are is read from
+there by the tokenizer's tag rules, which is all a splice needs.
 """
 
 from __future__ import annotations
@@ -13,7 +16,14 @@ import html
 import re
 import sys
 from array import array
-from dataclasses import dataclass, field
+from bisect import bisect_right
+from dataclasses import dataclass
+
+import webencodings
+from html5lib._inputstream import EncodingParser
+from justhtml import Element as ParsedElement
+from justhtml import Text as ParsedText
+from justhtml.parser.engine import ParseEngine, compile_raw_engine_plan
 
 # Decisions: what the rules say to do with one image.
 KEEP = "keep"  # never touch: it has alt, is decorative, hidden or named
@@ -28,7 +38,10 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-VOID = _words("area base br col embed hr img input keygen link meta param source track wbr")
+HTML_NS = "html"
+NOT_RENDERED = _words(  # display: none in every browser's style sheet: no part of an accessible name
+    "area base basefont datalist head link meta noembed noframes noscript param rp script style template title"
+)
 RAW_TEXT = _words("script style xmp iframe noembed noframes textarea title plaintext")
 GLOBAL_ARIA = _words(
     "aria-atomic aria-braillelabel aria-brailleroledescription aria-busy aria-controls "
@@ -41,61 +54,27 @@ INTERACTIVE_ROLES = _words(
     "button checkbox combobox gridcell link menuitem menuitemcheckbox menuitemradio option "
     "radio scrollbar searchbox slider spinbutton switch tab textbox treeitem"
 )
-CLOSES_P = _words(
-    "address article aside blockquote details dialog div dl fieldset figcaption figure footer "
-    "form h1 h2 h3 h4 h5 h6 header hgroup hr main menu nav ol p pre section table ul"
-)
-SCOPE = _words("applet button caption html marquee object table td template th")
-IMPLIED_CLOSE = {  # a start tag → (the open elements it closes, the ones it stops at)
-    "li": (("li",), frozenset({"ul", "ol"})),
-    "dt": (("dt", "dd"), frozenset({"dl"})),
-    "dd": (("dt", "dd"), frozenset({"dl"})),
-    "option": (("option",), frozenset({"select", "datalist"})),
-    "a": (("a",), frozenset()),
-    "button": (("button",), frozenset()),
-}
 LAZY_SOURCES = ("data-src", "data-lazy-src", "data-original")
 PLACEHOLDER = re.compile(
     r"(?:^|/)(?:blank|spacer|pixel|transparent|placeholder|lazy|loading|1x1|clear|empty)"
     r"[^/]*\.(?:gif|png|svg|webp|jpe?g)(?:[?#].*)?$",
     re.IGNORECASE,
 )
-WHATWG_LABELS = {  # labels whose WHATWG meaning differs from Python's codec of that name
-    "ascii": "cp1252",
-    "us-ascii": "cp1252",
-    "iso-8859-1": "cp1252",
-    "iso8859-1": "cp1252",
-    "latin1": "cp1252",
-    "l1": "cp1252",
-    "x-user-defined": "cp1252",
-    "iso-8859-9": "cp1254",
-    "tis-620": "cp874",
-    "shift_jis": "cp932",
-    "shift-jis": "cp932",
-    "sjis": "cp932",
-    "x-sjis": "cp932",
-    "ms_kanji": "cp932",
-    "windows-31j": "cp932",
-    "csshiftjis": "cp932",
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "x-gbk": "gb18030",
-    "euc-kr": "cp949",
-    "ks_c_5601-1987": "cp949",
-    "big5": "big5hkscs",
-}
-PRESCAN_CHARS = 1024
+PRESCAN_BYTES = 1024
+BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16le"), (codecs.BOM_UTF16_BE, "utf-16be"))
+UTF16 = ("utf-16le", "utf-16be")
+FALLBACK = "windows-1252"  # the standard's default for pages that declare nothing (and are not UTF-8)
 
-_MARKUP = re.compile(r"<[A-Za-z/!?]")
-_LETTER = re.compile(r"[A-Za-z]")
 _TAG_NAME_END = re.compile(r"[\t\n\f\r />]")
 _BEFORE_ATTR = re.compile(r"[\t\n\f\r /]*")
 _ATTR_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r /=>]*")
 _SPACES = re.compile(r"[\t\n\f\r ]*")
 _UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
-_COMMENT_END = re.compile(r"--!?>")
-_CONTENT_CHARSET = re.compile(r"charset\s*=\s*[\"']?([^\s\"';]+)", re.IGNORECASE)
 _HTML_SPACE = " \t\n\f\r"
+
+
+class PageError(Exception):
+    """A page alttext cannot edit safely; the message says why."""
 
 
 @dataclass
@@ -112,35 +91,33 @@ class Tag:
     end: int
     attrs: dict[str, Attr]  # lower-cased names; the first of duplicates wins, as in browsers
     last_attr_end: int  # just after the last attribute (or the name): where new ones go
-    closing: bool = False
-    self_closing: bool = False
-    foreign: bool = False  # inside <svg> or <math>
-
-
-@dataclass
-class Text:
-    start: int
-    end: int
 
 
 @dataclass
 class Page:
-    """The page's bytes, the code-unit view the tokenizer reads, and the charset for values."""
+    """The page's bytes, the code-unit view the parser reads, and the charset for values."""
 
     data: bytes
     text: str
     unit: int  # bytes per character of `text`
-    encoding: str
+    encoding: webencodings.Encoding
     declared: bool  # False when the charset is a guess: new text is then written as ASCII
+    skip: int = 0  # characters of a byte-order mark at the start, which the parser does not see
+    newlines: list[int] | None = None  # where each line ends, once a line number is asked for
 
     def decode(self, raw: str) -> str:
         """An attribute value as written → its text (charset decoded, references expanded)."""
-        view = self.encoding if self.unit == 2 else "latin-1"
-        return html.unescape(raw.encode(view, "surrogatepass").decode(self.encoding, "replace"))
+        if self.unit == 2:  # the view's characters are UTF-16 code units: pair the surrogates
+            text = raw.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        else:
+            text = self.encoding.codec_info.decode(raw.encode("latin-1"), "replace")[0]
+        return html.unescape(text)
 
     def encode(self, text: str) -> bytes:
         """Text → bytes for this page; characters the charset lacks become &#N; references."""
-        return text.encode(self.encoding if self.declared else "ascii", "xmlcharrefreplace")
+        if not self.declared:
+            return text.encode("ascii", "xmlcharrefreplace")
+        return self.encoding.codec_info.encode(text, "xmlcharrefreplace")[0]
 
 
 @dataclass
@@ -171,20 +148,54 @@ class Scan:
     links: list[str]  # <a href> and <area href> values, for crawling
 
 
-@dataclass(eq=False)
 class Element:
-    tag: Tag
-    parent: Element | None
-    line: int
-    has_text: bool = False
-    alt_images: int = 0  # images with alt inside: they name a link as text does
-    in_template: bool = False
-    title_child: Element | None = None
-    sources: list[Tag] = field(default_factory=list)  # <source> children of a <picture>
+    """An element of the parsed tree, with what the rules need to know about it."""
 
-    def attr(self, page: Page, name: str) -> str | None:
-        found = self.tag.attrs.get(name)
-        return None if found is None else page.decode(found.raw)
+    __slots__ = ("node", "name", "attrs", "html", "parent", "page", "text", "any_text", "alt_images",
+                 "title_child", "sources", "_tag")
+
+    def __init__(self, node: ParsedElement, parent: Element | None, page: Page):
+        self.node = node
+        self.name: str = node.name
+        self.attrs: dict[str, str | None] = node.attrs
+        self.html = node.namespace == HTML_NS
+        self.parent = parent
+        self.page = page
+        self.text = False  # rendered, unhidden text inside: what names a link
+        self.any_text = False  # text inside, hidden or not: what an aria-labelledby reference reads
+        self.alt_images = 0  # unhidden images with alt inside: they name a link as text does
+        self.title_child: Element | None = None
+        self.sources: list[Element] = []  # <source> children of a <picture>
+        self._tag: Tag | None = None
+
+    @property
+    def tag(self) -> Tag | None:
+        """The start tag as written (None for elements the parser made up, such as an implied <body>)."""
+        if self._tag is None and self.node.origin_offset is not None:
+            self._tag = read_tag(self.page.text, self.node.origin_offset + self.page.skip)
+        return self._tag
+
+    def attr(self, name: str) -> str | None:
+        """An attribute's value, decoded in the page's charset (None when absent)."""
+        if name not in self.attrs:
+            return None
+        tag = self.tag
+        found = tag.attrs.get(name) if tag is not None else None
+        return None if found is None else self.page.decode(found.raw)
+
+    def value(self, name: str) -> str | None:
+        """An attribute's value for comparing with ASCII keywords: trimmed and lower-cased."""
+        value = self.attrs.get(name)
+        return None if value is None else value.strip(_HTML_SPACE).lower()
+
+    def blank(self, name: str) -> bool | None:
+        """None: no such attribute; True: empty or only whitespace; False: has content."""
+        if name not in self.attrs:
+            return None
+        return not (self.attrs[name] or "").strip(_HTML_SPACE)
+
+    def hidden_here(self) -> bool:
+        return "hidden" in self.attrs or ("aria-hidden" in self.attrs and self.value("aria-hidden") == "true")
 
     def ancestors(self):
         node = self.parent
@@ -193,84 +204,22 @@ class Element:
             node = node.parent
 
 
-# ---------------------------------------------------------------- tokenizer
+# ---------------------------------------------------------------- one start tag
 
 
-def tokens(text: str):
-    """Start tags, end tags and text runs, as the HTML tokenizer finds them."""
-    pos, end, foreign = 0, len(text), 0
-    while pos < end:
-        found = _MARKUP.search(text, pos)
-        if found is None:
-            yield Text(pos, end)
-            return
-        lt = found.start()
-        if lt > pos:
-            yield Text(pos, lt)
-        after = text[lt + 1]
-        if after == "!":
-            pos = _declaration_end(text, lt, foreign > 0)
-            continue
-        if after == "?":
-            pos = _find_end(text, ">", lt + 2)
-            continue
-        if after == "/" and not _LETTER.match(text, lt + 2):
-            pos = lt + 3 if text.startswith(">", lt + 2) else _find_end(text, ">", lt + 2)
-            continue
-        tag = _read_tag(text, lt, closing=after == "/", foreign=foreign > 0)
-        if tag is None:  # the end came inside the tag: browsers drop it
-            return
-        yield tag
-        pos = tag.end
-        if tag.name in ("svg", "math"):
-            if tag.closing:
-                foreign = max(foreign - 1, 0)
-            elif not tag.self_closing:
-                foreign += 1
-        elif tag.name in RAW_TEXT and not tag.closing and not tag.foreign:
-            pos = _raw_text_end(text, pos, tag.name)
-
-
-def _find_end(text: str, marker: str, start: int) -> int:
-    found = text.find(marker, start)
-    return len(text) if found < 0 else found + len(marker)
-
-
-def _declaration_end(text: str, lt: int, foreign: bool) -> int:
-    if text.startswith("<!--", lt):
-        if text.startswith(">", lt + 4):
-            return lt + 5
-        if text.startswith("->", lt + 4):
-            return lt + 6
-        found = _COMMENT_END.search(text, lt + 4)
-        return len(text) if found is None else found.end()
-    if foreign and text.startswith("<![CDATA[", lt):
-        return _find_end(text, "]]>", lt + 9)
-    return _find_end(text, ">", lt + 2)
-
-
-def _raw_text_end(text: str, pos: int, name: str) -> int:
-    if name == "plaintext":
-        return len(text)
-    found = re.compile(rf"</{name}[\t\n\f\r />]", re.IGNORECASE).search(text, pos)
-    return len(text) if found is None else found.start()
-
-
-def _read_tag(text: str, lt: int, closing: bool, foreign: bool) -> Tag | None:
-    name_start = lt + 2 if closing else lt + 1
-    found = _TAG_NAME_END.search(text, name_start)
+def read_tag(text: str, lt: int) -> Tag | None:
+    """The start tag at `lt`, read by the tokenizer's tag-open rules: its attributes and their spans."""
+    found = _TAG_NAME_END.search(text, lt + 1)
     if found is None:
         return None
     pos = found.start()
-    tag = Tag(text[name_start:pos].lower(), lt, 0, {}, pos, closing=closing, foreign=foreign)
+    tag = Tag(text[lt + 1 : pos].lower(), lt, 0, {}, pos)
     while True:
-        gap_start = pos
         pos = _BEFORE_ATTR.match(text, pos).end()
         if pos >= len(text):
             return None
         if text[pos] == ">":
             tag.end = pos + 1
-            tag.self_closing = pos > gap_start and text[pos - 1] == "/"
             return tag
         pos = _read_attr(text, pos, tag)
         if pos < 0:
@@ -305,144 +254,154 @@ def _read_attr(text: str, start: int, tag: Tag) -> int:
 # ---------------------------------------------------------------- charset
 
 
-def codec_for(label: str) -> str | None:
-    """A charset label → the Python codec to read it with, or None when unknown."""
-    label = label.strip().strip("\"'").lower()
-    try:
-        info = codecs.lookup(WHATWG_LABELS.get(label, label))
-    except LookupError:
-        return None
-    if not info._is_text_encoding:
-        return None
-    if info.name.startswith(("utf-16", "utf-32")):  # a page that says so in ASCII is not UTF-16
-        return "utf-8"
-    return info.name
+def encoding_for(label: str | None) -> webencodings.Encoding | None:
+    """A charset label → its WHATWG encoding, or None when browsers do not know the label."""
+    return webencodings.lookup(label) if label else None
 
 
 def page_view(data: bytes, charset: str | None = None) -> Page:
-    """How to read `data`: BOM first, then the transport's charset, then <meta>, else a guess."""
-    if data.startswith(codecs.BOM_UTF8):
-        return Page(data, data.decode("latin-1"), 1, "utf-8", True)
-    for bom, encoding in ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+    """How to read `data`, as the standard's encoding sniffing does: the BOM, then the transport's
+    charset, then a <meta> in the first 1024 bytes; else UTF-8 when the bytes are valid UTF-8 (the
+    autodetection the standard allows, as Chromium does), else windows-1252."""
+    for bom, name in BOMS:
         if data.startswith(bom):
-            return Page(data, _code_units(data, encoding), 2, encoding, True)
-    text = data.decode("latin-1")
-    declared = codec_for(charset) if charset else None
-    if declared is None:
-        declared = _meta_charset(text[:PRESCAN_CHARS])
-    return Page(data, text, 1, declared or "utf-8", declared is not None)
+            page = _view(data, webencodings.lookup(name), True)
+            page.skip = len(bom) // page.unit
+            return page
+    declared = encoding_for(charset) or _prescan(data[:PRESCAN_BYTES])
+    if declared is not None:
+        return _view(data, declared, True)
+    try:
+        data.decode("utf-8")
+        guess = "utf-8"
+    except UnicodeDecodeError:
+        guess = FALLBACK
+    return _view(data, webencodings.lookup(guess), False)
 
 
-def _code_units(data: bytes, encoding: str) -> str:
+def _prescan(head: bytes) -> webencodings.Encoding | None:
+    found = EncodingParser(head).getEncoding()
+    return None if found is None else _meta_encoding(found)
+
+
+def _meta_encoding(found: webencodings.Encoding) -> webencodings.Encoding:
+    """A charset a <meta> names, as the standard corrects it: a page that says UTF-16 in ASCII is not."""
+    if found.name in UTF16:
+        return webencodings.lookup("utf-8")
+    if found.name == "x-user-defined":
+        return webencodings.lookup(FALLBACK)
+    return found
+
+
+def _view(data: bytes, encoding: webencodings.Encoding, declared: bool) -> Page:
+    if encoding.name in UTF16:
+        return Page(data, _code_units(data, encoding.name), 2, encoding, declared)
+    if encoding.name in ("iso-2022-jp", "replacement"):
+        raise PageError(f"its charset is {encoding.name}, whose bytes alttext cannot edit in place")
+    return Page(data, data.decode("latin-1"), 1, encoding, declared)
+
+
+def _code_units(data: bytes, name: str) -> str:
     """One character per UTF-16 code unit, so that index × 2 is the byte offset."""
     units = array("H", data[: len(data) // 2 * 2])
-    if encoding[-2:] != sys.byteorder[:1] + "e":
+    if name[-2:] != sys.byteorder[:1] + "e":
         units.byteswap()
     return "".join(map(chr, units))
 
 
-def _meta_charset(head: str) -> str | None:
-    for token in tokens(head):
-        if isinstance(token, Tag) and token.name == "meta" and not token.closing:
-            codec = codec_for(_meta_label(token) or "")
-            if codec:
-                return codec
+def _tree_charset(page: Page, elements: list[Element]) -> Page:
+    """A page that declared nothing in its first 1024 bytes but does later: browsers then reparse
+    with the charset of the first <meta> that names a known one."""
+    for element in elements:
+        if element.name == "meta" and element.html:
+            found = encoding_for(_meta_label(element))
+            if found is not None:
+                return _view(page.data, _meta_encoding(found), True)  # no BOM, or it would have decided
+    return page
+
+
+def _meta_label(element: Element) -> str | None:
+    attrs = element.attrs
+    if attrs.get("charset") is not None:
+        return attrs["charset"]
+    if (attrs.get("http-equiv") or "").lower() == "content-type" and attrs.get("content"):
+        return content_charset(attrs["content"])
     return None
 
 
-def _meta_label(tag: Tag) -> str | None:
-    # Labels are ASCII, so the raw view is good enough to read them.
-    if "charset" in tag.attrs:
-        return tag.attrs["charset"].raw
-    equiv = tag.attrs.get("http-equiv")
-    content = tag.attrs.get("content")
-    if equiv and content and equiv.raw.strip().lower() == "content-type":
-        found = _CONTENT_CHARSET.search(content.raw)
-        return found.group(1) if found else None
+def content_charset(content: str) -> str | None:
+    """The standard's "extracting a character encoding from a meta element" from a content value."""
+    lower, pos = content.lower(), 0
+    while (found := lower.find("charset", pos)) >= 0:
+        pos = _SPACES.match(content, found + 7).end()
+        if not content.startswith("=", pos):
+            continue
+        pos = _SPACES.match(content, pos + 1).end()
+        if content[pos : pos + 1] in ("'", '"'):
+            close = content.find(content[pos], pos + 1)
+            return content[pos + 1 : close] if close > 0 else None
+        return re.match(r"[^\t\n\f\r ;]*", content[pos:]).group() or None
     return None
 
 
 # ---------------------------------------------------------------- tree
 
 
-def build_tree(text: str) -> list[Element]:
-    """Every start tag as an Element with its parent, roughly as a browser would nest them."""
+def parse(text: str) -> ParsedElement:
+    """The document a browser (scripting on) builds from `text`, each element with its start tag's offset.
+
+    JustHTML(track_node_locations=True) would also turn a stray <!doctype> or an unclosed comment into
+    text, which browsers do not; its engine with locations but no tag spans builds the standard's tree.
+    """
+    plan = compile_raw_engine_plan(fragment=False, scripting_enabled=True)
+    return ParseEngine(text, fragment=False, plan=plan, track_node_locations=True).parse()
+
+
+def build_tree(page: Page) -> list[Element]:
+    """Every element of the document as a browser builds it (template contents are inert, so not
+    included), in tree order, with what names each: rendered text, images with alt."""
+    document = parse(page.text[page.skip :])
     elements: list[Element] = []
-    stack: list[Element] = []
-    line, counted = 1, 0
-    for token in tokens(text):
-        if isinstance(token, Text):
-            if stack and not stack[-1].has_text and text[token.start : token.end].strip(_HTML_SPACE):
-                stack[-1].has_text = True
-            continue
-        if token.closing:
-            _close(stack, token.name)
-            continue
-        line += text.count("\n", counted, token.start)
-        counted = token.start
-        _close_implied(stack, token.name)
-        parent = stack[-1] if stack else None
-        element = Element(token, parent, line)
-        element.in_template = parent is not None and (parent.in_template or parent.tag.name == "template")
-        _link_to_parent(element, parent)
-        elements.append(element)
-        if token.name not in VOID and not (token.self_closing and token.foreign):
-            stack.append(element)
+    stack: list[tuple[ParsedElement | ParsedText, Element | None]] = [(c, None) for c in reversed(document.children)]
     while stack:
-        _pop(stack)
+        node, parent = stack.pop()
+        if type(node) is ParsedText:
+            if parent is not None and node.data.strip(_HTML_SPACE):
+                parent.text = parent.any_text = True
+            continue
+        if not isinstance(node, ParsedElement):  # comments, the doctype
+            continue
+        element = Element(node, parent, page)
+        elements.append(element)
+        _link_to_parent(element, parent)
+        stack.extend((child, element) for child in reversed(node.children))
+    for element in reversed(elements):
+        _pass_up(element)
     return elements
 
 
 def _link_to_parent(element: Element, parent: Element | None) -> None:
     if parent is None:
         return
-    name = element.tag.name
+    name = element.name
     if name == "title" and parent.title_child is None:
         parent.title_child = element
-    elif name == "source" and parent.tag.name == "picture":
-        parent.sources.append(element.tag)
-    elif name == "img" and _blank(element.tag.attrs.get("alt")) is False:
+    elif name == "source" and parent.name == "picture" and element.html:
+        parent.sources.append(element)
+    elif name == "img" and element.html and element.blank("alt") is False and not element.hidden_here():
         parent.alt_images += 1
 
 
-def _blank(attr: Attr | None) -> bool | None:
-    """None: no such attribute; True: empty or only whitespace; False: has content."""
-    if attr is None:
-        return None
-    return not attr.raw.strip(_HTML_SPACE)
-
-
-def _pop(stack: list[Element]) -> None:
-    element = stack.pop()
-    if element.parent is not None:
-        element.parent.has_text |= element.has_text
-        element.parent.alt_images += element.alt_images
-
-
-def _close(stack: list[Element], name: str) -> None:
-    for depth in range(len(stack) - 1, -1, -1):
-        if stack[depth].tag.name == name:
-            while len(stack) > depth:
-                _pop(stack)
-            return
-
-
-def _close_implied(stack: list[Element], name: str) -> None:
-    """Close what a browser closes when `name` starts: an open <p>, <li>, <a>, <option>…"""
-    closes = IMPLIED_CLOSE.get(name)
-    if closes is None and name in CLOSES_P:
-        closes = (("p",), frozenset())
-    if closes is None:
+def _pass_up(element: Element) -> None:
+    """Children come after their parent in tree order: walking backwards, each passes its facts up."""
+    parent = element.parent
+    if parent is None:
         return
-    targets, stops = closes[0], closes[1] | SCOPE
-    for depth in range(len(stack) - 1, -1, -1):
-        open_name = stack[depth].tag.name
-        if open_name in targets:
-            while len(stack) > depth:
-                _pop(stack)
-            return
-        if open_name in stops:
-            return
+    parent.any_text |= element.any_text
+    if element.hidden_here() or (element.html and element.name in NOT_RENDERED):
+        return
+    parent.text |= element.text
+    parent.alt_images += element.alt_images
 
 
 # ---------------------------------------------------------------- the rules
@@ -451,36 +410,40 @@ def _close_implied(stack: list[Element], name: str) -> None:
 def scan(data: bytes, charset: str | None = None, overwrite: bool = False, fill_titled: bool = False) -> Scan:
     """Find every image on the page and decide, by the alt-text rules, what it needs."""
     page = page_view(data, charset)
-    elements = [e for e in build_tree(page.text) if not e.in_template]
-    rules = Rules(page, elements, overwrite, fill_titled)
+    elements = build_tree(page)
+    if not page.declared:
+        page = _tree_charset(page, elements)
+        for element in elements:
+            element.page = page
+    rules = Rules(elements, overwrite, fill_titled)
     images = [image for e in elements if (image := rules.image(e)) is not None]
-    base = next((b for e in elements if e.tag.name == "base" and (b := e.attr(page, "href"))), None)
-    links = [e.attr(page, "href") for e in elements if e.tag.name in ("a", "area") and "href" in e.tag.attrs]
-    return Scan(page, images, base, links)
+    html_elements = [e for e in elements if e.html]
+    base = next((e.attr("href") for e in html_elements if e.name == "base" and "href" in e.attrs), None)
+    links = [e.attr("href") for e in html_elements if e.name in ("a", "area") and "href" in e.attrs]
+    return Scan(page, images, base, [link for link in links if link is not None])
 
 
 class Rules:
     """The alt-text rules, applied to the elements of one page."""
 
-    def __init__(self, page: Page, elements: list[Element], overwrite: bool, fill_titled: bool):
-        self.page = page
+    def __init__(self, elements: list[Element], overwrite: bool, fill_titled: bool):
         self.overwrite = overwrite
         self.fill_titled = fill_titled
         self.ids: dict[str, Element] = {}
         self.labels: dict[str, list[Element]] = {}
         for element in elements:
-            element_id = element.attr(page, "id")
+            element_id = element.attrs.get("id")
             if element_id:
                 self.ids.setdefault(element_id, element)
-            if element.tag.name == "label" and "for" in element.tag.attrs:
-                self.labels.setdefault(element.attr(page, "for"), []).append(element)
+            if element.name == "label" and element.attrs.get("for") is not None:
+                self.labels.setdefault(element.attrs["for"], []).append(element)
 
     def image(self, element: Element) -> Image | None:
-        name = element.tag.name
+        name = element.name if element.html else None
         role = self.role(element)
-        if name == "img" or (name == "input" and self.value(element, "type") == "image"):
+        if name == "img" or (name == "input" and element.value("type") == "image"):
             decision, reason = self.img_decision(element, role)
-        elif name == "area" and "href" in element.tag.attrs:
+        elif name == "area" and "href" in element.attrs:
             decision, reason = self.area_decision(element)
         elif role == "img":
             decision, reason = self.role_img_decision(element)
@@ -488,13 +451,15 @@ class Rules:
             return None
         return self.located(element, decision, reason)
 
-    def located(self, element: Element, decision: str, reason: str) -> Image:
-        tag, unit = element.tag, self.page.unit
+    def located(self, element: Element, decision: str, reason: str) -> Image | None:
+        tag, unit = element.tag, element.page.unit
+        if tag is None:  # made by the parser, not written in the page: nowhere to write
+            return None
         alt = tag.attrs.get("alt")
         replace = alt is not None and decision in (FILL, REVIEW, EMPTY)
         return Image(
-            line=element.line,
-            element=tag.name,
+            line=_line(element.page, tag.start),
+            element=element.name,
             start=tag.start * unit,
             end=tag.end * unit,
             insert_at=tag.last_attr_end * unit,
@@ -505,20 +470,16 @@ class Rules:
             reason=reason,
         )
 
-    def value(self, element: Element, name: str) -> str | None:
-        value = element.attr(self.page, name)
-        return None if value is None else value.strip(_HTML_SPACE).lower()
-
     def role(self, element: Element) -> str | None:
-        role = self.value(element, "role")
+        role = element.value("role")
         return role.split()[0] if role else None
 
     # -- decisions
 
     def img_decision(self, element: Element, role: str | None) -> tuple[str, str]:
-        is_input = element.tag.name == "input"
+        is_input = element.name == "input"
         notes = []
-        alt = element.attr(self.page, "alt")
+        alt = element.attr("alt")
         if self.hidden(element):
             return KEEP, "hidden from assistive technology"
         if alt == "" and not is_input:
@@ -536,7 +497,7 @@ class Rules:
         named = self.named(element)
         if named:
             return KEEP, named
-        title = element.attr(self.page, "title")
+        title = element.attr("title")
         if title and title.strip():
             if not self.fill_titled:
                 return REPORT, "has only a title, which is advisory (--fill-titled fills it)"
@@ -546,10 +507,10 @@ class Rules:
     def context_decision(self, element: Element, role: str | None, notes: list[str]):
         control = self.control(element)
         worded = control is not None and self.has_words(control, but=element)
-        return context_decision(element.tag.name, role, control.tag.name if control else None, worded, notes)
+        return context_decision(element.name, role, control.name if control else None, worded, notes)
 
     def area_decision(self, element: Element) -> tuple[str, str]:
-        if self.hidden(element) or _blank(element.tag.attrs.get("alt")) is False:
+        if self.hidden(element) or element.blank("alt") is False:
             return KEEP, "has alt text"
         if self.named(element):
             return KEEP, self.named(element)
@@ -559,54 +520,51 @@ class Rules:
         if self.hidden(element):
             return KEEP, "hidden from assistive technology"
         named = self.named(element)
-        if named or _blank(element.tag.attrs.get("title")) is False:
+        if named or element.blank("title") is False:
             return KEEP, named or "has a title"
         title_child = element.title_child
-        if element.tag.name == "svg" and title_child is not None and title_child.has_text:
+        if element.name == "svg" and title_child is not None and title_child.any_text:
             return KEEP, "has a <title>"
-        return REPORT, f"role=img on <{element.tag.name}> without a name: needs aria-label"
+        return REPORT, f"role=img on <{element.name}> without a name: needs aria-label"
 
     # -- facts about an element
 
     def hidden(self, element: Element) -> bool:
-        return any(
-            "hidden" in node.tag.attrs or self.value(node, "aria-hidden") == "true"
-            for node in (element, *element.ancestors())
-        )
+        return any(node.hidden_here() for node in (element, *element.ancestors()))
 
     def exposed(self, element: Element) -> bool:
         """Focusable or carrying global ARIA: a browser then ignores role=presentation."""
-        attrs = element.tag.attrs
+        attrs = element.attrs
         return "tabindex" in attrs or any(name in GLOBAL_ARIA for name in attrs)
 
     def named(self, element: Element) -> str | None:
         """Why the element already has an accessible name, or None."""
-        if _blank(element.tag.attrs.get("aria-label")) is False:
+        if element.blank("aria-label") is False:
             return "has aria-label"
-        for target in (element.attr(self.page, "aria-labelledby") or "").split():
+        for target in (element.attrs.get("aria-labelledby") or "").split():
             labelled = self.ids.get(target)
-            if labelled is not None and self.has_words(labelled):
+            if labelled is not None and (labelled.any_text or self.has_words(labelled)):
                 return "has aria-labelledby"
-        if element.tag.name == "input" and self.labelled(element):
+        if element.name == "input" and self.labelled(element):
             return "has a <label>"
         return None
 
     def has_words(self, element: Element, but: Element | None = None) -> bool:
-        """Text, an image with alt (other than `but`) or an aria-label: what names a link."""
-        own_alt = but is not None and _blank(but.tag.attrs.get("alt")) is False
-        return element.has_text or element.alt_images > own_alt or _blank(element.tag.attrs.get("aria-label")) is False
+        """Rendered text, an image with alt (other than `but`) or an aria-label: what names a link."""
+        own_alt = but is not None and but.blank("alt") is False and not but.hidden_here()
+        return element.text or element.alt_images > own_alt or element.blank("aria-label") is False
 
     def labelled(self, element: Element) -> bool:
-        around = any(node.tag.name == "label" and node.has_text for node in element.ancestors())
-        element_id = element.attr(self.page, "id")
+        around = any(node.name == "label" and node.text for node in element.ancestors())
+        element_id = element.attrs.get("id")
         pointing = self.labels.get(element_id, []) if element_id else []
-        return around or any(label.has_text for label in pointing)
+        return around or any(label.text for label in pointing)
 
     def control(self, element: Element) -> Element | None:
         """The nearest link or button the image sits in."""
         for node in element.ancestors():
-            name, role = node.tag.name, self.role(node)
-            if (name == "a" and "href" in node.tag.attrs) or name == "button":
+            name, role = node.name if node.html else None, self.role(node)
+            if (name == "a" and "href" in node.attrs) or name == "button":
                 return node
             if role in ("link", "button"):
                 return node
@@ -615,25 +573,32 @@ class Rules:
     # -- where the pixels are
 
     def sources(self, element: Element) -> list[str]:
-        if element.tag.name == "input":
-            src = element.attr(self.page, "src")
+        if element.name == "input":
+            src = element.attr("src")
             return [src.strip()] if src and src.strip() else []
-        if element.tag.name != "img":
+        if element.name != "img":
             return []
-        src = (element.attr(self.page, "src") or "").strip()
-        found = [element.attr(self.page, name) for name in LAZY_SOURCES]
-        for tag in (element.tag, *self.picture_sources(element)):
+        src = (element.attr("src") or "").strip()
+        found = [element.attr(name) for name in LAZY_SOURCES]
+        for candidate in (element, *self.picture_sources(element)):
             for name in ("data-srcset", "srcset"):
-                attr = tag.attrs.get(name)
-                found.append(largest_candidate(self.page.decode(attr.raw)) if attr else None)
+                srcset = candidate.attr(name)
+                found.append(largest_candidate(srcset) if srcset is not None else None)
         found = [s.strip() for s in found if s and s.strip()]
         placeholder = not src or src[:5].lower() == "data:" or PLACEHOLDER.search(src)
         ordered = (found + [src]) if placeholder else [src, *found]
         return list(dict.fromkeys(s for s in ordered if s))
 
-    def picture_sources(self, element: Element) -> list[Tag]:
+    def picture_sources(self, element: Element) -> list[Element]:
         parent = element.parent
-        return parent.sources if parent is not None and parent.tag.name == "picture" else []
+        return parent.sources if parent is not None and parent.name == "picture" else []
+
+
+def _line(page: Page, index: int) -> int:
+    """The line number of a character of the view (lines end at LF, so CRLF counts once)."""
+    if page.newlines is None:
+        page.newlines = [m.start() for m in re.finditer("\n", page.text)]
+    return bisect_right(page.newlines, index) + 1
 
 
 def context_decision(element: str, role: str | None, control: str | None, control_has_words: bool,

@@ -463,3 +463,82 @@ def test_cli_fill_with_the_real_describer(tiny_bundle, site, tmp_path):
     filled = [r for r in json.loads((tmp_path / "r.json").read_text()) if r["action"] == "filled"]
     assert filled and all(r["alt"][0].isupper() and r["alt"].endswith(".") for r in filled)
     assert CliRunner().invoke(app, ["fill", str(site), "--model", str(tiny_bundle)]).exit_code == 0
+
+
+# -- one bad input fails alone; the command line's guards
+
+
+def test_bad_urls_and_charsets_fail_one_image_or_page(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "a.png").write_bytes(PNG)
+    pages = {
+        "v6.html": b'<img src="http://[::1/x.jpg"><img src=a.png>',
+        "base.html": b'<base href="http://[x"><img src=a.png>',
+        "idna.html": b'<meta charset="idna"><img src=a.png>',
+        "undefined.html": b"<meta charset=undefined><img src=a.png>",
+        "jis.html": b"<meta charset=iso-2022-jp><img src=a.png>",
+    }
+    for name, page in pages.items():
+        (site / name).write_bytes(page)
+    result = run([site], remote_images=True)
+    assert [(f.source, f.reason) for f in result.failures] == [
+        (str(site / "jis.html"), "its charset is iso-2022-jp, whose bytes alttext cannot edit in place")]
+    assert [(r.page.rsplit("/", 1)[1], r.action, r.reason) for r in result.records if r.action != "filled"] == [
+        ("v6.html", "skipped", "not a valid URL")]
+    for name in ("v6.html", "base.html", "idna.html", "undefined.html"):
+        assert (site / name).read_bytes().endswith(b"<img src=a.png" + gen(PNG) + b">"), name
+    cli = invoke(cli_app(monkeypatch), "fill", site)
+    assert cli.exit_code == 1 and "Traceback" not in cli.output
+    assert f"alttext: {site / 'jis.html'}: its charset is iso-2022-jp" in cli.stderr
+
+
+def test_root_names_the_site_root_of_a_single_page(tmp_path):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "a.png").write_bytes(PNG)
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / "docs" / "p.html"
+    page.write_bytes(b"<img src=/img/a.png>")
+    assert [r.reason for r in run([page], dry_run=True).records] == ["no such file"]
+    run([page], root=tmp_path)
+    assert page.read_bytes() == b"<img src=/img/a.png" + gen(PNG) + b">"
+
+
+def test_remote_images_on_a_local_site_only_when_asked(tmp_path):
+    with serve({"/a.png": (200, "image/png", PNG)}) as base:
+        (tmp_path / "p.html").write_bytes(f"<img src={base}/a.png>".encode())
+        offline = run([tmp_path / "p.html"], dry_run=True)
+        online = run([tmp_path / "p.html"], dry_run=True, remote_images=True)
+    assert [(r.action, r.reason) for r in offline.records] == [
+        ("skipped", "an image on the web: a local run reads none (--remote-images reads them)")]
+    assert [r.action for r in online.records] == ["filled"]
+
+
+def test_cli_check_counts_the_pages_that_need_work(site, monkeypatch):
+    (site / "done.html").write_bytes(b"<img src=img/a.png alt='A gradient.'>")
+    result = invoke(cli_app(monkeypatch), "check", site)
+    assert result.stderr.splitlines()[-1] == "alttext: 4 images need alt text or review, in 2 of 3 pages"
+
+
+@pytest.mark.parametrize("command", ["fill", "check"])
+def test_cli_no_pages_or_a_page_that_is_not_html_is_a_usage_error(tmp_path, monkeypatch, command):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a.png").write_bytes(PNG)
+    app = cli_app(monkeypatch)
+    empty = invoke(app, command, tmp_path / "empty")
+    assert empty.exit_code == 2 and "no HTML pages found" in empty.output
+    picture = invoke(app, command, tmp_path / "a.png")
+    assert picture.exit_code == 2 and "not an HTML page" in picture.output
+
+
+def test_cli_version_and_telemetry_off(site, monkeypatch):
+    import onnxruntime
+
+    from alttext import __version__
+    from alttext.cli import app
+
+    assert CliRunner().invoke(app, ["--version"]).stdout == f"alttext {__version__}\n"
+    calls = []
+    monkeypatch.setattr(onnxruntime, "disable_telemetry_events", lambda: calls.append(True))
+    assert invoke(cli_app(monkeypatch), "fill", site, "--dry-run").exit_code == 0
+    assert calls == [True]

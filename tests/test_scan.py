@@ -196,6 +196,52 @@ def test_images_that_are_not_elements_are_not_found(wrapper):
     assert [i.source for i in scan(page.encode()).images if i.decision != KEEP] == ["real.png"]
 
 
+@pytest.mark.parametrize(
+    "page",
+    [
+        # a legacy script: the escape states keep the second </script> and the <img> in the script
+        "<script><!-- document.write(\"<script src='a.js'></script>\"); document.write(\"<img src='x.png'>\"); //-->"
+        "</script>",
+        "<svg><foreignObject><p>text</p></foreignObject><desc><b>d</b></desc><g><![CDATA[<img src=x.png>]]></g></svg>",
+        "<math><annotation-xml encoding='text/html'><p>p</p></annotation-xml><mtext><i>t</i></mtext></math>",
+        "<noscript><img src=x.png></noscript>",  # scripting is on in browsers: this is text
+        "<iframe><img src=x.png></iframe><noembed><img src=x.png></noembed><xmp><img src=x.png></xmp>",
+    ],
+)
+def test_raw_text_and_foreign_content_as_browsers_parse_them(page):
+    assert [i.source for i in scan((page + "<img src=real.png>").encode()).images] == ["real.png"]
+
+
+def test_images_browsers_make():
+    page = (
+        "<image src=a.png>"  # browsers make it an <img>
+        "<table><tr><td>x</td></tr><img src=b.png></table>"  # fostered out of the table
+        "<svg><img src=c.png></svg>"  # breaks out of foreign content
+        "<svg><foreignObject><img src=d.png></foreignObject></svg>"
+        "<math><mi><img src=e.png></mi></math>"
+        "<script><!--<script></script><img src=no.png></script>-->--></script><img src=f.png>"
+    )
+    found = scan(page.encode()).images
+    assert [i.sources for i in found] == [["a.png"], ["b.png"], ["c.png"], ["d.png"], ["e.png"], ["f.png"]]
+    assert page.encode()[found[0].start : found[0].end] == b"<image src=a.png>"
+
+
+def test_hidden_and_inert_text_does_not_name_a_link():
+    page = (
+        "<a href=/><span hidden>Home</span><img src=a.png></a>"
+        "<a href=/><span aria-hidden=true>Home</span><img src=b.png></a>"
+        "<a href=/><template>Home</template><img src=c.png></a>"
+        "<a href=/><script>var home</script><img src=d.png></a>"
+        "<a href=/><span>Home</span><img src=e.png></a>"
+        "<a href=/><img src=f.png><img src=g.png alt=Home hidden></a>"
+    )
+    assert decided(page) == [REVIEW, REVIEW, REVIEW, REVIEW, EMPTY, REVIEW, KEEP]
+
+
+def test_aria_labelledby_reads_hidden_text():
+    assert decision("<span id=n hidden>Close</span><img src=x.png aria-labelledby=n>") == KEEP
+
+
 def test_downlevel_revealed_conditional_comment_content_is_markup():
     assert [i.source for i in scan(b"<![if !IE]><img src=a.png><![endif]>").images] == ["a.png"]
 
@@ -221,22 +267,33 @@ def test_offsets_point_into_the_original_bytes_and_lines_count_crlf():
     ("page", "encoding", "declared"),
     [
         (b"\xef\xbb\xbf<img src=a.png>", "utf-8", True),
-        (b'<meta charset="windows-1252"><img src=a.png>', "cp1252", True),
-        (b"<meta charset=iso-8859-1><img src=a.png>", "cp1252", True),
-        (b'<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">', "cp932", True),
+        (b"\xef\xbb\xbf<meta charset=windows-1252>", "utf-8", True),  # the BOM wins
+        (b'<meta charset="windows-1252"><img src=a.png>', "windows-1252", True),
+        (b"<meta charset=iso-8859-1><img src=a.png>", "windows-1252", True),
+        (b"<meta charset=latin1>", "windows-1252", True),
+        (b'<meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS">', "shift_jis", True),
         (b"<meta charset=utf-16><img src=a.png>", "utf-8", True),
-        (b"<meta charset=klingon><img src=a.png>", "utf-8", False),
-        (b"<!-- <meta charset=cp1252> --><img src=a.png>", "utf-8", False),
+        (b"<meta charset=x-user-defined>", "windows-1252", True),
+        (b"<meta charset=klingon><meta charset=gbk>", "gbk", True),  # an unknown label is passed over
+        (b"<!-- <meta charset=windows-1252> --><img src=a.png>", "utf-8", False),
         (b"<img src=a.png>", "utf-8", False),
+        (b"<p>caf\xe9</p>", "windows-1252", False),  # not UTF-8: the standard's default
+        # Python codec names that are no WHATWG label: the standard's fallback, never that codec
+        (b'<meta charset="idna"><img src=a.png>', "utf-8", False),
+        (b"<meta charset=undefined><p>\xe9", "windows-1252", False),
+        (b"<meta charset=cp037><img src=a.png>", "utf-8", False),
+        (b"<meta charset=utf-8-sig><img src=a.png>", "utf-8", False),
+        (b"<p>" + b"x" * 1100 + b"<meta charset=windows-1252>", "windows-1252", True),  # found by the parser
     ],
 )
-def test_charset_comes_from_bom_then_meta_else_is_a_guess(page, encoding, declared):
+def test_charset_as_browsers_sniff_it(page, encoding, declared):
     found = scan(page).page
-    assert (found.encoding, found.declared) == (encoding, declared)
+    assert (found.encoding.name, found.declared) == (encoding, declared)
 
 
 def test_transport_charset_wins_over_meta():
-    assert scan(b"<meta charset=utf-8>", charset="windows-1252").page.encoding == "cp1252"
+    assert scan(b"<meta charset=utf-8>", charset="windows-1252").page.encoding.name == "windows-1252"
+    assert scan(b"<meta charset=utf-8>", charset="cp037").page.encoding.name == "utf-8"
 
 
 def test_values_are_decoded_in_the_page_charset():
