@@ -53,6 +53,7 @@ class Description:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+CLASS_SHOWN = 0.2  # an ImageNet class this likely is shown in the evidence, as a suggestion for people
 EVIDENCE_BASES = ("verified caption", "objects")  # alts that the objects seen speak for, not the confidence
 REVIEW_WHY = {
     "icon": "a caption cannot say what an icon means or whose logo it is",
@@ -150,8 +151,11 @@ class Describer:
         """What the detector and the ImageNet head see in each photo (nothing, for a bundle without them)."""
         found = [Evidence() for _ in pictures]
         if self.imagenet and pictures:
-            for one, scores in zip(found, self.imagenet.category_scores(self.imagenet.probabilities(pooled))):
+            probabilities = self.imagenet.probabilities(pooled)
+            for one, scores, top in zip(found, self.imagenet.category_scores(probabilities),
+                                        self.imagenet.top(probabilities)):
                 one.imagenet = scores
+                one.classes = [(noun, p) for noun, p in top if p >= CLASS_SHOWN]
         if self.detector and pictures:
             for one, detections in zip(found, self.detector.detect(pictures)):
                 for d in detections:  # best first

@@ -17,20 +17,24 @@ from alttext.wording import neutral, sentence
 
 @dataclass
 class Evidence:
-    """One photo's evidence: detector box scores per COCO category (best first), and the ImageNet
-    head's probability per COCO category."""
+    """One photo's evidence: detector box scores per COCO category (best first), the ImageNet
+    head's probability per COCO category, and its likeliest nameable classes (shown to people as
+    suggestions, never written on their own: most have no measured precision here)."""
 
     boxes: dict[str, list[float]] = field(default_factory=dict)
     imagenet: dict[str, float] = field(default_factory=dict)
+    classes: list[tuple[str, float]] = field(default_factory=list)
 
     def detector_score(self, category: str) -> float:
         return self.boxes.get(category, [0.0])[0]
 
     def as_dict(self) -> dict:
-        """{"detector": {category: box scores of 0.1 and more}, "imagenet": {category: probability}}."""
+        """{"detector": {category: box scores of 0.1 and more}, "imagenet": {category: probability},
+        "imagenet_classes": [[noun, probability], ...]}."""
         boxes = {c: [round(s, 3) for s in scores if s >= 0.1] for c, scores in self.boxes.items()}
         return {"detector": {c: s for c, s in boxes.items() if s},
-                "imagenet": {c: round(p, 3) for c, p in self.imagenet.items()}}
+                "imagenet": {c: round(p, 3) for c, p in self.imagenet.items()},
+                "imagenet_classes": [[noun, round(p, 3)] for noun, p in self.classes]}
 
     @classmethod
     def from_dict(cls, found: dict) -> Evidence:
