@@ -1,8 +1,13 @@
 """Verified captions and alt text from evidence: the objects a sentence names, the wording (counts,
 no gendered words), and the decision between caption, objects and a flag."""
 
+import json
+import subprocess
+import sys
+
 import pytest
 
+from alttext.bundle import DEFAULT_MODEL
 from alttext.evidence import Evidence, Policy, decide
 from alttext.objects import objects_named
 from alttext.wording import neutral, sentence
@@ -95,3 +100,13 @@ def test_the_clearest_object_comes_first():
 def test_policy_round_trips_through_model_json():
     assert Policy.from_meta({"evidence": POLICY.as_meta()}) == POLICY
     assert Policy.from_meta({}) is None
+
+
+def test_shipped_bundle_writes_the_sure_object_not_the_wrong_caption():
+    photo = DEFAULT_MODEL.parent.parent / "examples" / "chelsea.jpg"
+    done = subprocess.run([sys.executable, "-m", "alttext", "caption", "--json", "--device", "cpu", str(photo)],
+                          capture_output=True, text=True, timeout=300)
+    found = json.loads(done.stdout)[0]
+    assert found["alt"] == "A cat." and found["basis"] == "objects"
+    assert found["caption"] and "cat" not in found["caption"].lower()  # the model's own sentence is kept
+    assert "cat (ImageNet" in found["reason"] and found["evidence"]["imagenet"]["cat"] > 0.5
