@@ -40,18 +40,47 @@ async function health() {
 
 // ---------------------------------------------------------------- pixels
 
-/** A private-network host: loopback, RFC 1918, link-local, unique-local, single-label or local names. */
+const PRIVATE_NAMES = /(^|\.)(localhost|local|internal|intranet|lan|corp|home\.arpa)$/;
+
+/** A private-network host: loopback, RFC 1918, CGNAT, link-local, multicast, unique-local and IPv4 inside
+    IPv6, single-label or local names. The URL parser gives one spelling of an address (decimal, octal, hex
+    and short IPv4 forms become dotted decimal, IPv6 is compressed, names lower case); trailing dots are
+    taken off here, as DNS ignores them. What cannot be parsed counts as private. */
 function privateHost(hostname) {
-  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  if (host === "localhost" || /\.(localhost|local|internal|intranet|lan|corp|home\.arpa)$/.test(host)) return true;
-  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return a === 0 || a === 10 || a === 127 || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254) ||
-      (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+  let host;
+  try {
+    host = new URL(`http://${hostname.includes(":") && !hostname.startsWith("[") ? `[${hostname}]` : hostname}/`).hostname;
+  } catch {
+    return true;
   }
-  if (host.includes(":")) return host === "::" || host === "::1" || /^(f[cd]|fe[89ab]|::ffff:)/.test(host);
-  return !host.includes("."); // a single-label name only resolves inside a network
+  host = host.replace(/\.+$/, "");
+  if (host.startsWith("[")) return privateV6(host.slice(1, -1));
+  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host);
+  if (v4) return privateV4(v4.slice(1).map(Number));
+  return PRIVATE_NAMES.test(host) || !host.includes("."); // a single label only resolves inside a network
+}
+
+function privateV4([a, b]) {
+  return a === 0 || a === 10 || a === 127 || a >= 224 || (a === 100 && b >= 64 && b <= 127) ||
+    (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) ||
+    (a === 198 && (b === 18 || b === 19));
+}
+
+/** `address`: as the URL parser writes it, compressed, without brackets. */
+function privateV6(address) {
+  const [head, tail] = address.includes("::") ? address.split("::") : [address, null];
+  const part = (text) => (text ? text.split(":").map((group) => parseInt(group, 16)) : []);
+  const front = part(head);
+  const back = part(tail);
+  const groups = [...front, ...new Array(8 - front.length - back.length).fill(0), ...back];
+  const v4 = (hi, lo) => [hi >> 8, hi & 255, lo >> 8, lo & 255];
+  const [g0, g1, g2] = groups;
+  if (groups.slice(0, 5).every((g) => g === 0) && (groups[5] === 0 || groups[5] === 0xffff)) {
+    return privateV4(v4(groups[6], groups[7])); // ::, ::1, IPv4-compatible and IPv4-mapped
+  }
+  if (g0 === 0x64 && g1 === 0xff9b) return privateV4(v4(groups[6], groups[7])); // NAT64
+  if (g0 === 0x2002) return privateV4(v4(g1, g2)); // 6to4
+  return (g0 & 0xfe00) === 0xfc00 || (g0 & 0xffc0) === 0xfe80 || (g0 & 0xffc0) === 0xfec0 || (g0 & 0xff00) === 0xff00;
 }
 
 /** A public page may not have us read an image on a private network: its alt would tell the page what
@@ -251,15 +280,28 @@ function tabKey(tabId) {
   return `tab:${tabId}`;
 }
 
-/** The counts of all frames of a tab, summed; online: false when a frame found the service down. */
+/** The counts of all frames of a tab, summed, and their flagged images; online: false when a frame found
+    the service down. */
 function summed(frames) {
-  const counts = { filled: 0, review: 0, skipped: 0, kept: 0, pending: 0, needed: 0 };
+  const counts = { filled: 0, decorative: 0, review: 0, skipped: 0, kept: 0, pending: 0, needed: 0 };
+  const flagged = [];
   let online = null;
   for (const frame of Object.values(frames)) {
     for (const [name, count] of Object.entries(frame.counts || {})) counts[name] = (counts[name] || 0) + count;
+    flagged.push(...(frame.flagged || []));
     if (frame.online === false || online === null) online = frame.online;
   }
-  return { counts, online };
+  return { counts, online, flagged };
+}
+
+/** A frame's list of flagged images, as the popup shows it: strings only, bounded. */
+function flaggedOf(list) {
+  const text = (value, limit) => (typeof value === "string" ? value.slice(0, limit) : null);
+  return (Array.isArray(list) ? list.slice(0, 100) : []).map((item) => ({
+    source: text(item && item.source, 2000) || "",
+    reason: text(item && item.reason, 500) || "",
+    guess: text(item && item.guess, 500),
+  }));
 }
 
 function recordCounts(message, sender) {
@@ -269,7 +311,7 @@ function recordCounts(message, sender) {
     .then(async () => {
       const key = tabKey(tabId);
       const frames = (await chrome.storage.session.get(key))[key] || {};
-      frames[sender.frameId || 0] = { counts: message.counts, online: message.online };
+      frames[sender.frameId || 0] = { counts: message.counts, online: message.online, flagged: flaggedOf(message.flagged) };
       await chrome.storage.session.set({ [key]: frames });
       await showBadge(tabId, summed(frames));
     })

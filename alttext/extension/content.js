@@ -26,8 +26,9 @@
   // element → what was done: {decision, key, action, alt (written, or null), before (alt before), marked}
   const done = new WeakMap();
   const inFlight = new WeakMap(); // element → the pixel key being described
-  const outcomes = new Map(); // element → filled | review | skipped | kept | pending | needed
-  const noted = new WeakSet();
+  const outcomes = new Map(); // element → filled | decorative | review | skipped | kept | pending | needed
+  const flagged = new Map(); // element → {source, reason, guess}: what the popup lists for a person
+  const MAX_LISTED = 100;
 
   async function send(message) {
     try {
@@ -72,6 +73,7 @@
       found = R.findImages(document); // the page may have changed while we asked
     }
     for (const element of outcomes.keys()) if (!element.isConnected) outcomes.delete(element);
+    for (const element of flagged.keys()) if (!element.isConnected) flagged.delete(element);
     const work = [];
     for (const item of found) {
       const next = settled(item);
@@ -109,8 +111,8 @@
       outcomes.set(element, "needed");
     } else if (decision === R.EMPTY) {
       const before = element.getAttribute("alt");
-      done.set(element, { decision, key: null, action: "filled", alt: "", before, marked: write(element, "") });
-      outcomes.set(element, "filled");
+      done.set(element, { decision, key: null, action: "decorative", alt: "", before, marked: write(element, "") });
+      outcomes.set(element, "decorative");
     } else if (inFlight.get(element) !== key) {
       inFlight.set(element, key);
       outcomes.set(element, "pending");
@@ -144,9 +146,10 @@
     }
     const alt = typeof result.alt === "string" ? result.alt : null;
     const marked = alt !== null && write(element, alt);
-    done.set(element, { decision: item.decision, key: item.key, action: result.action, alt, before: item.alt, marked });
-    outcomes.set(element, result.action);
-    if (result.action !== "filled") note(element, result.reason);
+    const action = result.action === "filled" && alt === "" ? "decorative" : result.action;
+    done.set(element, { decision: item.decision, key: item.key, action, alt, before: item.alt, marked });
+    outcomes.set(element, action);
+    if (action !== "filled" && action !== "decorative") note(element, result.reason, result.guess);
   }
 
   /** Where the pixels are, absolute, best first: what the browser shows, unless that is a placeholder. */
@@ -184,9 +187,10 @@
     if (mine.marked) element.removeAttribute(MARKER[0]);
   }
 
-  function note(element, reason) {
-    if (noted.has(element)) return;
-    noted.add(element);
+  function note(element, reason, guess = null) {
+    if (flagged.has(element)) return;
+    const source = element.currentSrc || R.sources(element)[0] || element.getAttribute("href") || "";
+    flagged.set(element, { source, reason: reason || "", guess: typeof guess === "string" ? guess : null });
     console.info("alttext: needs a person:", reason, element);
   }
 
@@ -194,9 +198,10 @@
     if (reportTimer !== null) return;
     reportTimer = setTimeout(() => {
       reportTimer = null;
-      const counts = { filled: 0, review: 0, skipped: 0, kept: 0, pending: 0, needed: 0 };
+      const counts = { filled: 0, decorative: 0, review: 0, skipped: 0, kept: 0, pending: 0, needed: 0 };
       for (const action of outcomes.values()) counts[action] = (counts[action] || 0) + 1;
-      send({ type: "counts", online, counts });
+      const listed = [...flagged].filter(([element]) => ["review", "skipped"].includes(outcomes.get(element)));
+      send({ type: "counts", online, counts, flagged: listed.slice(0, MAX_LISTED).map(([, item]) => item) });
     }, 100);
   }
 
