@@ -11,7 +11,10 @@ const SIZE_CHECK_BYTES = 256 * 1024; // only files this small are decoded to loo
 const FETCH_TIMEOUT_MS = 10000; // as fetch.TIMEOUT_S
 const HEALTH_TIMEOUT_MS = 3000;
 const DESCRIBE_TIMEOUT_MS = 300000;
-const BATCH_IMAGES = 16; // per request to the service
+const BATCH_IMAGES = 8; // per request to the service
+const PARALLEL_REQUESTS = 3; // per page: the service answers in turn, and other tabs wait behind
+const BUSY_TRIES = 5; // answers "busy" (503) waited out, each for its Retry-After (at most MAX_WAIT_S)
+const MAX_WAIT_S = 30;
 const BATCH_CHARS = 16 * 1024 * 1024; // of base64 per request (the service takes 32 MB)
 const PARALLEL_FETCHES = 6;
 const MAX_IMAGES = 2000; // per message from a page
@@ -25,7 +28,7 @@ async function serviceUrl() {
 async function health() {
   const base = await serviceUrl();
   try {
-    const response = await fetch(`${base}/health`, {
+    const response = await fetch(`${base}/v1/health`, {
       credentials: "omit",
       cache: "no-store",
       signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS),
@@ -212,54 +215,105 @@ async function mapLimit(items, limit, work) {
 
 // ---------------------------------------------------------------- describing
 
-/** Groups of picture indexes, each small enough for one request to the service. */
-function batches(indexes, pictures) {
+/** Groups of {id, picture}, each small enough for one request to the service. */
+function batches(wanted) {
   const groups = [];
   let group = [];
   let chars = 0;
-  for (const n of indexes) {
-    const size = pictures[n].data.length;
+  for (const item of wanted) {
+    const size = item.picture.data.length;
     if (group.length && (group.length >= BATCH_IMAGES || chars + size > BATCH_CHARS)) {
       groups.push(group);
       group = [];
       chars = 0;
     }
-    group.push(n);
+    group.push(item);
     chars += size;
   }
   if (group.length) groups.push(group);
   return groups;
 }
 
-async function describe(message, sender) {
+/** Each image's answer, handed to deliver({id, ...}) as soon as it is ready, in the order the page sent
+    them (nearest the viewport first): pictures are fetched a group at a time and each group is asked
+    for while the next is fetched, at most PARALLEL_REQUESTS at once. */
+async function describe(message, sender, deliver) {
   const images = Array.isArray(message.images) ? message.images.slice(0, MAX_IMAGES) : [];
   const page = new URL(sender.url);
   const base = await serviceUrl();
-  const pictures = await mapLimit(images, PARALLEL_FETCHES, (image) =>
-    loadPicture(Array.isArray(image.sources) ? image.sources.slice(0, 10).map(String) : [], page)
-  );
-  const results = pictures.map((picture) =>
-    picture.error ? { source: picture.source, action: "skipped", alt: null, reason: picture.error } : null
-  );
-  const wanted = pictures.map((picture, n) => n).filter((n) => results[n] === null);
-  for (const group of batches(wanted, pictures)) {
-    const body = {
-      images: group.map((n) => ({ source: pictures[n].source, data: pictures[n].data, context: images[n].context })),
-    };
-    const response = await fetch(`${base}/describe`, {
+  const running = new Set();
+  let failure = null;
+  for (let start = 0; start < images.length && !failure; start += BATCH_IMAGES) {
+    const ids = images.slice(start, start + BATCH_IMAGES).map((image, n) => start + n);
+    const pictures = await mapLimit(ids, PARALLEL_FETCHES, (id) =>
+      loadPicture(Array.isArray(images[id].sources) ? images[id].sources.slice(0, 10).map(String) : [], page)
+    );
+    const wanted = [];
+    pictures.forEach((picture, n) => {
+      if (picture.error) deliver({ id: ids[n], source: picture.source, action: "skipped", alt: null, reason: picture.error });
+      else wanted.push({ id: ids[n], picture, context: images[ids[n]].context });
+    });
+    for (const group of batches(wanted)) {
+      while (running.size >= PARALLEL_REQUESTS) await Promise.race(running);
+      if (failure) break;
+      const request = askService(base, group, message.ask === true, deliver)
+        .catch((error) => (failure = failure || error))
+        .finally(() => running.delete(request));
+      running.add(request);
+    }
+  }
+  await Promise.all(running);
+  return failure ? { ok: false, error: failure.message } : { ok: true };
+}
+
+/** One request to the service; its NDJSON lines are delivered as they arrive. */
+async function askService(base, group, ask, deliver) {
+  const body = JSON.stringify({
+    images: group.map(({ picture, context }) => ({ source: picture.source, data: picture.data, context })),
+    ask,
+  });
+  for (let tries = 0; ; tries++) {
+    const response = await fetch(`${base}/v1/describe`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
+      body,
       credentials: "omit",
       signal: AbortSignal.timeout(DESCRIBE_TIMEOUT_MS),
     });
-    const answer = await response.json().catch(() => null);
-    if (!response.ok || !answer || !Array.isArray(answer.images)) {
+    if (response.status === 503 && tries < BUSY_TRIES) {
+      const wait = Math.min(MAX_WAIT_S, Math.max(1, Number(response.headers.get("Retry-After")) || 1));
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      continue;
+    }
+    if (!response.ok) {
+      const answer = await response.json().catch(() => null);
       throw new Error(`the service answered HTTP ${response.status}${answer && answer.error ? `: ${answer.error}` : ""}`);
     }
-    group.forEach((n, i) => (results[n] = answer.images[i]));
+    const answered = new Set();
+    await eachLine(response, (line) => {
+      const result = JSON.parse(line);
+      const item = group[result.index];
+      if (!item || answered.has(result.index)) return;
+      answered.add(result.index);
+      deliver({ ...result, id: item.id });
+    });
+    group.forEach((item, n) => answered.has(n) ||
+      deliver({ id: item.id, source: item.picture.source, action: "skipped", alt: null, reason: "the service did not answer" }));
+    return;
   }
-  return { ok: true, results: results.map((result, id) => ({ id, ...result })) };
+}
+
+async function eachLine(response, handle) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let rest = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const lines = (rest + value).split("\n");
+    rest = lines.pop();
+    for (const line of lines) if (line.trim()) handle(line);
+  }
+  if (rest.trim()) handle(rest);
 }
 
 /** Work that may outlast the worker's idle limit: an extension call every 20 s keeps it alive. */
@@ -342,10 +396,23 @@ async function status(message) {
 
 const HANDLERS = {
   health: () => health(),
-  describe: (message, sender) => keptAlive(describe(message, sender)),
   counts: recordCounts,
   status,
 };
+
+/** A page's content script asks for descriptions over a port: a "result" message for each image as it is
+    answered, then "done". */
+chrome.runtime.onConnect.addListener((port) => {
+  if (port.name !== "describe" || !port.sender || port.sender.id !== chrome.runtime.id) return;
+  let open = true;
+  port.onDisconnect.addListener(() => (open = false));
+  const post = (message) => open && port.postMessage(message);
+  port.onMessage.addListener((message) => {
+    keptAlive(describe(message, port.sender, (result) => post({ type: "result", result })))
+      .catch((error) => ({ ok: false, error: String(error && error.message) }))
+      .then((outcome) => post({ type: "done", ...outcome }));
+  });
+});
 
 chrome.runtime.onMessage.addListener((message, sender, reply) => {
   const handler = sender.id === chrome.runtime.id && message && HANDLERS[message.type];

@@ -120,23 +120,57 @@
     }
   }
 
-  async function describe(work) {
-    const images = work.map((item, id) => ({ id, sources: pixels(item.element), context: item.context }));
-    const answer = await send({ type: "describe", images });
+  /** Has the service describe `work`, nearest the viewport first, and writes each answer as it comes. */
+  function describe(work) {
+    work.sort((a, b) => distance(a.element) - distance(b.element));
+    const images = work.map((item) => ({ sources: pixels(item.element), context: item.context }));
+    const port = connect();
+    if (!port) return finish(work, { ok: false });
+    let finished = false;
+    port.onMessage.addListener((message) => {
+      if (message.type === "result" && work[message.result.id]) {
+        apply(work[message.result.id], message.result);
+        report();
+      } else if (message.type === "done") {
+        finished = true;
+        port.disconnect();
+        finish(work, message);
+      }
+    });
+    port.onDisconnect.addListener(() => finished || finish(work, { ok: false })); // the extension was reloaded
+    port.postMessage({ images });
+  }
+
+  function connect() {
+    try {
+      return chrome.runtime.connect({ name: "describe" });
+    } catch {
+      return null; // the extension was reloaded or removed
+    }
+  }
+
+  function finish(work, outcome) {
     for (const item of work) if (inFlight.get(item.element) === item.key) inFlight.delete(item.element);
-    if (!answer || !answer.ok) {
+    if (!outcome.ok) {
       online = false; // leave the page as it is; the next look asks the service again
       askedAt = Date.now();
       for (const item of work) if (outcomes.get(item.element) === "pending") outcomes.set(item.element, "needed");
-    } else {
-      for (const result of answer.results) apply(work[result.id], result);
     }
     report();
+  }
+
+  /** How far the element is from the top of the part of the page on screen, in pixels, up or down: those
+      on screen come first, top to bottom, then the nearest. */
+  function distance(element) {
+    const box = element.getBoundingClientRect();
+    if (!box.width && !box.height) return Number.MAX_SAFE_INTEGER; // not laid out: last
+    return box.bottom < 0 ? -box.bottom : Math.max(0, box.top);
   }
 
   /** Write what the service said, unless the image changed meanwhile (an alt appeared, new pixels, a new place). */
   function apply(item, result) {
     const { element } = item;
+    if (inFlight.get(element) === item.key) inFlight.delete(element);
     if (!element.isConnected) return;
     const now = R.decide(element);
     const same = now && now.decision === item.decision && element.getAttribute("alt") === item.alt;
