@@ -182,7 +182,7 @@ EXPECTED = {
     "area": (None, None),
     "late": (None, None),  # no source yet
 }
-COUNTS = {"filled": 5, "decorative": 1, "review": 4, "skipped": 2, "kept": 8, "pending": 0, "needed": 0}
+COUNTS = {"filled": 5, "decorative": 1, "hedged": 0, "review": 4, "skipped": 2, "kept": 8, "pending": 0, "needed": 0}
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +322,7 @@ def test_the_popup_shows_the_service_and_the_counts(browser, service, site):
         assert popup.inner_text("#service") == (
             f"The alttext service is running at {service} (model fake-model, on cpu).")
         shown = {name: popup.inner_text(f"#count-{name}") for name in COUNTS if name not in ("pending", "needed")}
-        assert shown == {"filled": "5", "decorative": "1", "review": "4", "skipped": "2", "kept": "8"}
+        assert shown == {"filled": "5", "decorative": "1", "hedged": "0", "review": "4", "skipped": "2", "kept": "8"}
         listed = popup.eval_on_selector_all("#flagged li", "items => items.map(item => item.innerText)")
         assert sorted(listed) == sorted([  # in the order the answers came
             "a.png: has only a title, which is advisory (--fill-titled fills it)",
@@ -373,6 +373,65 @@ def test_images_nearest_the_viewport_are_asked_for_first_and_each_alt_written_as
         finally:
             for _ in range(20):
                 gated.go.release()
+
+
+ASKED = """<!DOCTYPE html><html lang="en"><body>
+<img id="person" src="/img/a.png" alt="A person wrote this.">
+<a id="link" href="/x"><img src="/img/b.jpg" alt="Home"></a>
+<p id="words">text</p>
+</body></html>"""
+LIVE = "#alttext-live-region"
+
+
+def test_any_image_is_described_on_demand_and_spoken_as_automatic(browser, service, site):
+    routes = {"/asked.html": (200, "text/html", ASKED.encode()), "/img/a.png": (200, "image/png", A),
+              "/img/b.jpg": (200, "image/jpeg", B)}
+    assert browser.worker.evaluate("() => chrome.contextMenus.update('describe-image', {}).then(() => true)")
+    with serve(routes) as here, visiting(browser, here + "/asked.html", service) as page:
+        tab = browser.tab_id(page.url)
+        # the context menu's "Describe this image" on an image that has a person's alt
+        browser.worker.evaluate("([src, tab]) => askToDescribe({srcUrl: src, frameId: 0}, {id: tab})",
+                                [here + "/img/a.png", tab])
+        page.wait_for_function("t => document.querySelector('#alttext-live-region')?.textContent === t",
+                               arg=f"Automatic description, may be wrong: {caption_of(A)}")
+        assert page.get_attribute(LIVE, "role") == "status"
+        assert page.get_attribute("#person", "alt") == "A person wrote this."  # spoken, never written over
+        # the keyboard command: the focused link's image
+        page.focus("#link")
+        browser.worker.evaluate("tab => askToDescribe({}, {id: tab})", tab)
+        page.wait_for_function("t => document.querySelector('#alttext-live-region')?.textContent === t",
+                               arg=f"Automatic description, may be wrong: {caption_of(B)}")
+        page.evaluate("() => { const words = document.getElementById('words'); words.tabIndex = 0; words.focus(); }")
+        browser.worker.evaluate("tab => askToDescribe({}, {id: tab})", tab)
+        page.wait_for_function("t => document.querySelector('#alttext-live-region')?.textContent === t",
+                               arg="alttext: no image is focused or under the pointer.")
+
+
+def test_guesses_under_the_threshold_are_written_hedged_only_when_chosen(browser, site):
+    # every fake caption is under a threshold of 1.0: flagged, with the model's guess
+    with running(Service(FakeDescriber(), 1.0, {"model": "fake-model", "device": "cpu"})) as unsure:
+        with visiting(browser, site + "/main.html", unsure) as page:
+            counts = settled_counts(browser, page.url)
+            assert page.get_attribute("#plain", "alt") is None and counts["filled"] == 0
+            popup = browser.popup(browser.tab_id(page.url))
+            popup.wait_for_selector("#flagged li")
+            assert not popup.is_checked("#hedge")
+            guessed = popup.eval_on_selector_all("#flagged li q", "found => found.map(q => q.textContent)")
+            assert caption_of(A) in guessed
+            popup.check("#hedge")  # the reader chooses hedged guesses
+            popup.close()
+        try:
+            with visiting(browser, site + "/main.html", unsure) as page:
+                page.wait_for_selector("#plain[alt]")
+                counts = settled_counts(browser, page.url)
+                hedged = "Appears to be: " + caption_of(A)[0].lower() + caption_of(A)[1:]
+                assert [page.get_attribute("#plain", name) for name in ("alt", MARKER)] == [hedged, "alttext"]
+                assert page.get_attribute("#link-only", "alt") is None  # a link's purpose is not guessed
+                popup = browser.popup(browser.tab_id(page.url))
+                assert popup.inner_text("#count-hedged") == str(counts["hedged"]) and counts["hedged"] > 0
+                popup.close()
+        finally:
+            browser.worker.evaluate("() => chrome.storage.local.set({hedge: false})")
 
 
 # hosts as a page may write them in an image's URL: every spelling of a private address, then public ones

@@ -420,5 +420,22 @@ chrome.runtime.onMessage.addListener((message, sender, reply) => {
   handler(message, sender).then(reply, (error) => reply({ ok: false, error: String(error && error.message) }));
   return true;
 });
+// ---------------------------------------------------------------- describing on demand
+
+/** "Describe this image" (context menu, on info.srcUrl) or the keyboard command (the focused image): the
+    frame's content script finds the image, asks for its description and speaks it. */
+function askToDescribe(info, tab) {
+  if (!tab || tab.id === undefined) return Promise.resolve();
+  const message = { type: "describe-asked", srcUrl: info.srcUrl || null };
+  const where = info.frameId !== undefined ? { frameId: info.frameId } : {};
+  return chrome.tabs.sendMessage(tab.id, message, where).catch(() => {}); // a page without the content script
+}
+
+chrome.runtime.onInstalled.addListener(() => {
+  chrome.contextMenus.create({ id: "describe-image", title: "Describe this image", contexts: ["image"] }, () =>
+    chrome.runtime.lastError); // already there after an update
+});
+chrome.contextMenus.onClicked.addListener((info, tab) => info.menuItemId === "describe-image" && askToDescribe(info, tab));
+chrome.commands.onCommand.addListener((command, tab) => command === "describe-image" && askToDescribe({}, tab));
 chrome.tabs.onUpdated.addListener((tabId, change) => change.status === "loading" && forget(tabId));
 chrome.tabs.onRemoved.addListener((tabId) => forget(tabId));

@@ -4,6 +4,7 @@
 const LABELS = [
   ["filled", "Alt text written"],
   ["decorative", 'Marked decorative (alt="")'],
+  ["hedged", "Written as a guess (“Appears to be: …”)"],
   ["review", "Flagged for a person"],
   ["skipped", "Skipped (image not readable)"],
   ["kept", "Kept as they were"],
@@ -82,6 +83,10 @@ async function show() {
     chrome.tabs.sendMessage(id, { type: "rescan" }).catch(() => {}); // it was down when the page loaded
   }
 }
+
+const hedge = document.getElementById("hedge");
+chrome.storage.local.get("hedge").then((stored) => (hedge.checked = stored.hedge === true));
+hedge.addEventListener("change", () => chrome.storage.local.set({ hedge: hedge.checked }));
 
 document.getElementById("address").addEventListener("submit", async (event) => {
   event.preventDefault();
