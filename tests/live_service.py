@@ -16,6 +16,13 @@ from alttext.serve import Server, Service
 @contextmanager
 def running(service: Service):
     """Yields the service's base URL (http://127.0.0.1:PORT) while it serves."""
+    with serving(service) as server:
+        yield server.url
+
+
+@contextmanager
+def serving(service: Service):
+    """Yields the Server while it serves on 127.0.0.1."""
     server = Server(service, "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
@@ -24,7 +31,7 @@ def running(service: Service):
         while not server.uvicorn.started and thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
         assert server.uvicorn.started, "the service did not start"
-        yield server.url
+        yield server
     finally:
         server.stop()
         thread.join(30)
