@@ -599,18 +599,19 @@ def health_of(describer, device_note: str) -> dict:
             "device_note": device_note}
 
 
-def run(server: Server) -> None:
-    """Serve until Ctrl-C or SIGTERM (uvicorn stops on either, then raises it again: caught here)."""
+def run(server: Server, ready: str) -> None:
+    """Say `ready`, then serve until Ctrl-C or SIGTERM. The handlers are set before `ready` is said (a
+    signal may follow it at once) and only ask the server to stop: uvicorn, which sets its own while it
+    runs, raises the signal it caught again once it has stopped, into these."""
 
     def stop(signum, frame):
-        raise KeyboardInterrupt
+        server.stop()
 
     # Both set explicitly: a shell that starts a job in the background makes it ignore SIGINT.
     previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
+        say(ready)
         server.serve()
-    except KeyboardInterrupt:
-        pass
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
@@ -648,6 +649,5 @@ def serve(
         raise typer.Exit(1) from None
     if not is_loopback(host):
         say(f"warning: {host} may be reachable from other machines; any of them can use this service")
-    say(f"listening on {server.url}, {notes[0] if notes else 'model loaded'}; Ctrl-C stops it")
-    run(server)
+    run(server, f"listening on {server.url}, {notes[0] if notes else 'model loaded'}; Ctrl-C stops it")
     say("stopped")
