@@ -152,6 +152,7 @@ class Job:
     digest: str
     source: str
     data: bytes
+    request: int  # the request that asked first
     future: Future = field(default_factory=Future)
     waiting: int = 1
 
@@ -159,7 +160,9 @@ class Job:
 class ModelQueue:
     """The model's one worker thread (a batch uses every core, and OCR has one worker) and the images waiting
     for it, at most `limit`, first come first served. After the queue was empty the batches grow from one
-    image (the first answer of a page comes after one image's time) to `batch`."""
+    image (the first answer of a page comes after one image's time) to `batch`; a batch finishes the first
+    request's images before it takes another request's, and takes those only whole (so the viewport's
+    images, the page's first request, are not held back by a batch that also holds the next request's)."""
 
     def __init__(self, describe: pipeline.Describe, memory: Memory, batch: int, limit: int = MAX_WAITING):
         self.describe = describe
@@ -170,6 +173,7 @@ class ModelQueue:
         self.running: dict[str, Job] = {}
         self.seconds_per_image = 1.0  # a running average, for Retry-After
         self.next_batch = 1
+        self.requests = 0
         self.closed = False
         self.changed = threading.Condition()
         self.thread = threading.Thread(target=self.work, name="alttext-model", daemon=True)
@@ -182,10 +186,11 @@ class ModelQueue:
             if new and len(self.waiting) + len(new) > self.limit:
                 raise Busy(max(1, math.ceil(len(self.waiting) * self.seconds_per_image)))
             jobs = {}
+            self.requests += 1
             for digest, (source, data) in wanted.items():
                 job = self.waiting.get(digest) or self.running.get(digest)
                 if job is None:
-                    job = self.waiting[digest] = Job(digest, source, data)
+                    job = self.waiting[digest] = Job(digest, source, data, self.requests)
                 else:
                     job.waiting += 1
                 jobs[digest] = job
@@ -230,11 +235,27 @@ class ModelQueue:
                 self.changed.wait()
             if self.closed:
                 return None
-            taken = [self.waiting.popitem(last=False)[1] for _ in range(min(self.next_batch, len(self.waiting)))]
+            taken = self.batch_of(self.next_batch)
             self.next_batch = min(self.batch, self.next_batch * 2)
             for job in taken:
+                del self.waiting[job.digest]
                 self.running[job.digest] = job
             return taken
+
+    def batch_of(self, size: int) -> list[Job]:
+        """The first request's waiting images (at most `size`), then other requests' whole while they fit."""
+        runs: list[list[Job]] = []
+        for job in self.waiting.values():
+            if runs and runs[-1][0].request == job.request:
+                runs[-1].append(job)
+            else:
+                runs.append([job])
+        taken = runs[0][:size]
+        for run in runs[1:]:
+            if len(taken) + len(run) > size:
+                break
+            taken += run
+        return taken
 
 
 def answer(index: int, source: str, action: str, alt: str | None = None, reason: str | None = None,

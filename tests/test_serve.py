@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -472,3 +473,20 @@ def test_answers_are_not_held_back_for_nagle():
         options = [t.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for t in transports]
         connection.close()
     assert options and all(options)
+
+
+def test_a_batch_finishes_the_first_request_before_it_takes_part_of_the_next():
+    gate = Gate()
+    served = Service(gate, None, {})
+    images = pictures(8)
+    with running(served) as base, ThreadPoolExecutor(2) as pool:
+        first = pool.submit(call, base, "POST", "/v1/describe", {"images": images[:4]})
+        assert gate.entered.acquire(timeout=30)  # p0 is with the model
+        second = pool.submit(call, base, "POST", "/v1/describe", {"images": images[4:]})
+        until = time.monotonic() + 30
+        while len(served.queue.waiting) < 7 and time.monotonic() < until:
+            time.sleep(0.01)
+        for _ in range(4):
+            gate.go.release()
+        assert first.result()[0] == second.result()[0] == 200
+    assert gate.calls == [["p0.png"], ["p1.png", "p2.png"], ["p3.png"], ["p4.png", "p5.png", "p6.png", "p7.png"]]
