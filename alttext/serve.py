@@ -226,7 +226,8 @@ class ModelQueue:
                 elapsed = (time.monotonic() - started) / len(taken)
                 self.seconds_per_image = 0.8 * self.seconds_per_image + 0.2 * elapsed
             for job in taken:
-                job.future.set_result(found[job.digest])
+                if not job.future.cancelled():  # nothing cancels a job now; if something did, the thread must go on
+                    job.future.set_result(found[job.digest])
 
     def take(self) -> list[Job] | None:
         with self.changed:
@@ -330,10 +331,8 @@ class Service:
             for p in pending:
                 if p.digest in known:
                     yield self.decided(p, known[p.digest], ask)
-            waiting = {}
-            for p in pending:
-                if p.digest in jobs:
-                    waiting.setdefault(asyncio.wrap_future(jobs[p.digest].future), []).append(p)
+            futures = {digest: asyncio.wrap_future(job.future) for digest, job in jobs.items()}
+            waiting = {future: [p for p in pending if p.digest == digest] for digest, future in futures.items()}
             deadline = time.monotonic() + REQUEST_SECONDS
             while waiting:
                 done, _ = await asyncio.wait(waiting, timeout=max(0.0, deadline - time.monotonic()),
