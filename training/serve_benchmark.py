@@ -50,10 +50,11 @@ class Pictures:
         return [{"source": path, "data": base64.b64encode(Path(path).read_bytes()).decode()} for path in chosen]
 
 
-def post(port: int, images: list[dict], since: float | None = None,
-         opened: list | None = None) -> tuple[int, list[float], list[dict]]:
+def post(port: int, images: list[dict], since: float | None = None, opened: list | None = None,
+         sent: threading.Event | None = None) -> tuple[int, list[float], list[dict]]:
     """(status, seconds from `since` (default: sending) to each line, the lines) of one /v1/describe; the
-    connection is added to `opened`, where another thread may hang it up (what came by then is returned)."""
+    connection is added to `opened`, where another thread may hang it up (what came by then is returned);
+    `sent` is set once the request is sent."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     if opened is not None:
         opened.append(connection)
@@ -61,6 +62,8 @@ def post(port: int, images: list[dict], since: float | None = None,
     try:
         start = since or time.perf_counter()
         connection.request("POST", "/v1/describe", json.dumps({"images": images}), {"Content-Type": "application/json"})
+        if sent:
+            sent.set()
         response = connection.getresponse()
         status = response.status
         while line := response.readline():
@@ -71,6 +74,8 @@ def post(port: int, images: list[dict], since: float | None = None,
             raise
     finally:
         connection.close()
+        if sent:
+            sent.set()
     return status, times, lines
 
 
@@ -102,12 +107,19 @@ def page(port: int, pictures: Pictures, count: int, whole: bool) -> dict:
     groups = [images[i:i + GROUP] for i in range(0, count, GROUP)]
     start = time.perf_counter()
     opened: list = []
+    sent = [threading.Event() for _ in groups]
+
+    def ask(k: int, hang_up: list | None = None):
+        if k:  # in order, as the extension posts them
+            sent[k - 1].wait(600)
+        return post(port, groups[k], start, hang_up, sent[k])
+
     with ThreadPoolExecutor(PARALLEL) as pool:
         if whole:
-            results = list(pool.map(lambda group: post(port, group, start), groups))
+            results = list(pool.map(ask, range(len(groups))))
         else:
-            others = [pool.submit(post, port, group, start, opened) for group in groups[1:PARALLEL]]
-            results = [post(port, groups[0], start)]
+            others = [pool.submit(ask, k, opened) for k in range(1, PARALLEL)]
+            results = [ask(0)]
             for connection in opened:  # the reader scrolled away: the rest is not wanted
                 connection.sock and connection.sock.shutdown(2)
             results += [other.result() for other in others]
