@@ -152,7 +152,7 @@ class Job:
     digest: str
     source: str
     data: bytes
-    request: int  # the request that asked first
+    request: int  # when the request that asked first arrived (its place in the queue)
     future: Future = field(default_factory=Future)
     waiting: int = 1
 
@@ -173,27 +173,34 @@ class ModelQueue:
         self.running: dict[str, Job] = {}
         self.seconds_per_image = 1.0  # a running average, for Retry-After
         self.next_batch = 1
-        self.requests = 0
+        self.arrivals = 0
         self.closed = False
         self.changed = threading.Condition()
         self.thread = threading.Thread(target=self.work, name="alttext-model", daemon=True)
         self.thread.start()
 
-    def submit(self, wanted: dict[str, tuple[str, bytes]]) -> dict[str, Job]:
+    def arrived(self) -> int:
+        """A request's place in the queue, taken when it arrives: its body is read and its images prepared
+        before they are queued, and a page's next request must not overtake the viewport's meanwhile."""
+        with self.changed:
+            self.arrivals += 1
+            return self.arrivals
+
+    def submit(self, wanted: dict[str, tuple[str, bytes]], arrival: int) -> dict[str, Job]:
         """digest → its Job (shared with other requests that wait for the same pixels); Busy when full."""
         with self.changed:
             new = [d for d in wanted if d not in self.waiting and d not in self.running]
             if new and len(self.waiting) + len(new) > self.limit:
                 raise Busy(max(1, math.ceil(len(self.waiting) * self.seconds_per_image)))
             jobs = {}
-            self.requests += 1
             for digest, (source, data) in wanted.items():
                 job = self.waiting.get(digest) or self.running.get(digest)
                 if job is None:
-                    job = self.waiting[digest] = Job(digest, source, data, self.requests)
+                    job = self.waiting[digest] = Job(digest, source, data, arrival)
                 else:
                     job.waiting += 1
                 jobs[digest] = job
+            self.waiting = OrderedDict(sorted(self.waiting.items(), key=lambda item: item[1].request))  # stable
             self.changed.notify()
         return jobs
 
@@ -313,16 +320,16 @@ class Service:
             return answer(n, source, SKIPPED, reason=error.reason)
         return Pending(n, source, decision, reason, hashlib.sha256(data).hexdigest(), data)
 
-    def jobs(self, prepared: list) -> tuple[dict[str, Description], dict[str, Job]]:
+    def jobs(self, prepared: list, arrival: int) -> tuple[dict[str, Description], dict[str, Job]]:
         """What memory knows, and the queue's jobs for the rest (Busy when the queue is full)."""
         pending = [p for p in prepared if isinstance(p, Pending)]
         known = {p.digest: found for p in pending if (found := self.memory.get(p.digest, p.source)) is not None}
         wanted = {p.digest: (p.source, p.data) for p in pending if p.digest not in known}
-        return known, self.queue.submit(wanted) if wanted else {}
+        return known, self.queue.submit(wanted, arrival) if wanted else {}
 
-    async def answers(self, prepared: list, ask: bool):
+    async def answers(self, prepared: list, ask: bool, arrival: int):
         """Each image's answer as soon as it is ready; past REQUEST_SECONDS the rest are skipped."""
-        known, jobs = self.jobs(prepared)
+        known, jobs = self.jobs(prepared, arrival)
         pending = [p for p in prepared if isinstance(p, Pending)]
         try:
             for item in prepared:
@@ -416,6 +423,7 @@ async def describe(request: Request) -> Response:
                                                   "Access-Control-Allow-Headers": "Content-Type",
                                                   "Access-Control-Max-Age": "600"})
     service: Service = request.app.state.service
+    arrival = service.queue.arrived()
     try:
         payload = await json_body(request)
         images = payload.get("images") if isinstance(payload, dict) else None
@@ -425,7 +433,7 @@ async def describe(request: Request) -> Response:
             raise Refusal(400, f"at most {MAX_IMAGES} images per request")
         ask = payload.get("ask") is True
         prepared = await run_in_threadpool(service.prepare_all, images, ask)
-        lines = service.answers(prepared, ask)
+        lines = service.answers(prepared, ask, arrival)
         first = await anext(lines, None)  # Busy is raised here, before the 200 is sent
     except Refusal as refusal:
         return refused(refusal.status, refusal.error, {"Connection": "close"} if refusal.status in (411, 413) else None)

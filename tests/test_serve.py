@@ -483,10 +483,40 @@ def test_a_batch_finishes_the_first_request_before_it_takes_part_of_the_next():
         first = pool.submit(call, base, "POST", "/v1/describe", {"images": images[:4]})
         assert gate.entered.acquire(timeout=30)  # p0 is with the model
         second = pool.submit(call, base, "POST", "/v1/describe", {"images": images[4:]})
-        until = time.monotonic() + 30
-        while len(served.queue.waiting) < 7 and time.monotonic() < until:
-            time.sleep(0.01)
+        until(lambda: len(served.queue.waiting) == 7)
         for _ in range(4):
             gate.go.release()
         assert first.result()[0] == second.result()[0] == 200
     assert gate.calls == [["p0.png"], ["p1.png", "p2.png"], ["p3.png"], ["p4.png", "p5.png", "p6.png", "p7.png"]]
+
+
+def until(check) -> None:
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_request_keeps_its_place_in_the_queue_from_when_it_arrived_not_when_its_body_was_read():
+    gate = Gate()
+    served = Service(gate, None, {})
+    images = pictures(5)
+    body = json.dumps({"images": images[1:3]}).encode()
+    head = b"POST /v1/describe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    with running(served) as base, ThreadPoolExecutor(2) as pool:
+        blocker = pool.submit(call, base, "POST", "/v1/describe", {"images": images[:1]})
+        assert gate.entered.acquire(timeout=30)  # p0 is with the model
+        with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=30) as slow:
+            slow.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+            until(lambda: served.queue.arrivals == 2)  # p1 and p2's request arrived; its body is still coming
+            later = pool.submit(call, base, "POST", "/v1/describe", {"images": images[3:]})
+            until(lambda: len(served.queue.waiting) == 2)
+            slow.sendall(body[10:])
+            until(lambda: len(served.queue.waiting) == 4)
+            for _ in range(3):
+                gate.go.release()
+            response = http.client.HTTPResponse(slow)
+            response.begin()
+            assert response.status == 200 and len(response.read().splitlines()) == 2
+        assert blocker.result()[0] == later.result()[0] == 200
+    assert gate.calls == [["p0.png"], ["p1.png", "p2.png"], ["p3.png", "p4.png"]]
