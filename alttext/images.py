@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-import warnings
+import math
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -11,6 +11,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from alttext.errors import SourceError
 
 WHITE = (255, 255, 255)
+# Pixels decoded in full: a 40-megapixel RGB picture takes 120 MB while it is converted. A JPEG past it is
+# decoded at 1/2, 1/4 or 1/8 scale (libjpeg's DCT scaling, Image.draft), any other format refused.
+MAX_PIXELS = 40_000_000
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
@@ -28,26 +31,54 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def open_image(data: bytes, source: str) -> Image.Image:
-    """The first frame, upright (EXIF orientation applied), as RGB."""
+def opened(data: bytes, source: str) -> Image.Image:
+    """The first frame's header read, not its pixels, set to decode at most MAX_PIXELS (SourceError otherwise).
+
+    The decompression-bomb limit is checked here rather than by turning Pillow's warning into an error:
+    warnings.catch_warnings() changes process-wide state and is not safe in the threads that decode images."""
     if not data:
         raise SourceError(source, "empty file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            im.seek(0)
-            im.load()
-            im = ImageOps.exif_transpose(im)
-            return _to_rgb(im)
+        im = Image.open(io.BytesIO(data))
+        im.seek(0)
     except UnidentifiedImageError:
         raise SourceError(source, "not an image format Pillow can read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise SourceError(source, "image has too many pixels (decompression bomb limit)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        message = str(e).lower()
-        reason = "truncated image" if "truncated" in message else f"corrupt image ({str(e)[:80]})"
-        raise SourceError(source, reason) from None
+        raise SourceError(source, _corrupt(e)) from None
+    width, height = im.size
+    if Image.MAX_IMAGE_PIXELS and width * height > Image.MAX_IMAGE_PIXELS:
+        raise SourceError(source, "image has too many pixels (decompression bomb limit)")
+    if width * height > MAX_PIXELS:
+        if im.format != "JPEG":
+            raise SourceError(source, f"image has {width * height / 1e6:.0f} megapixels; alttext decodes at most "
+                                      f"{MAX_PIXELS // 1_000_000} unless it is a JPEG")
+        scale = next(k for k in (2, 4, 8, 16) if width * height / (k * k) <= MAX_PIXELS)
+        im.draft("RGB", (math.ceil(width / scale), math.ceil(height / scale)))
+    return im
+
+
+def decoded_pixels(data: bytes, source: str) -> int:
+    """How many pixels open_image will decode (SourceError when it will refuse the image)."""
+    with opened(data, source) as im:
+        return im.size[0] * im.size[1]
+
+
+def open_image(data: bytes, source: str) -> Image.Image:
+    """The first frame, upright (EXIF orientation applied), as RGB."""
+    im = opened(data, source)
+    try:
+        im.load()
+        return _to_rgb(ImageOps.exif_transpose(im))
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise SourceError(source, _corrupt(e)) from None
+    finally:
+        im.close()
+
+
+def _corrupt(error: Exception) -> str:
+    return "truncated image" if "truncated" in str(error).lower() else f"corrupt image ({str(error)[:80]})"
 
 
 def squash(im: Image.Image, size: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""`alttext serve`: a local HTTP service that the browser extension (alttext/extension) asks for alt text.
+"""`alttext serve`: a local HTTP service (Starlette on uvicorn) that the browser extension asks for alt text.
 
 It describes only the image bytes it is sent and never fetches a URL (a web page could otherwise use
 it to reach the intranet). It answers requests that carry no Origin (curl, scripts) or a browser
@@ -7,33 +7,51 @@ rebinding (the Host must be this machine). Each image gets the decision `fill` m
 verdict from where the image sits (scan.context_decision, from the facts the extension found in the
 page), the describer, then fill.outcome. Descriptions are kept in memory by the image's SHA-256.
 
-    GET  /health    {"service", "version", "model", "device", "device_note", "min_confidence", ...}
-    POST /describe  {"images": [{"source": URL, "data": BASE64, "context": {...}}, ...]}
-                 -> {"images": [{"source", "action", "alt", "kind", "confidence", "reason"}, ...]}
+    GET  /v1/health    {"service", "version", "model", "device", "device_note", "limits", ...}
+    POST /v1/describe  {"images": [{"source": URL, "data": BASE64, "context": {...}}, ...], "ask": false}
+                    -> application/x-ndjson, one line per image as soon as it is ready (not in order):
+                       {"index", "source", "action", "alt", "guess", "kind", "confidence", "reason"}
 
 `context`: "element" ("img" or "input"), "role" (the image's own role), "control" (the tag name of
 the link or button it sits in, or null), "controlHasText" (that link or button already has words),
 "notes" (what the rules noted, e.g. "alt was only whitespace"). `action` is fill's: "filled",
-"review" (alt is written only when it is not null) or "skipped"; `alt` is what fill would write.
+"review" (alt is written only when it is not null) or "skipped"; `alt` is what fill would write;
+`guess` the model's caption when it is not written (under the review threshold). With "ask": true (a
+reader asked for a description) the context is not consulted: `action` is "described" and `alt` the
+model's best description, under the threshold too.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import ipaddress
 import json
+import math
 import signal
+import socket
+import sys
 import threading
+import time
 from collections import OrderedDict
-from dataclasses import dataclass, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
+import h11
 import typer
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from alttext import __version__
 from alttext import fill as pipeline
@@ -41,6 +59,7 @@ from alttext.describe import Description
 from alttext.errors import SourceError
 from alttext.fetch import MAX_BYTES
 from alttext.fill_cli import load_describer
+from alttext.images import decoded_pixels
 from alttext.options import (
     BatchOption,
     DeviceOption,
@@ -54,21 +73,45 @@ from alttext.options import (
 )
 from alttext.report import FILLED, SKIPPED
 from alttext.resolve import Placeholder, check_image
-from alttext.scan import EMPTY, context_decision
+from alttext.scan import EMPTY, FILL, context_decision
 
 EXTENSION_DIR = Path(__file__).resolve().parent / "extension"
 DEFAULT_PORT = 8765
 MAX_BODY = 32 * 1024 * 1024  # one image of fetch.MAX_BYTES (20 MB) fits, base64-encoded
 MAX_IMAGES = 256  # per request
+MAX_REQUEST_PIXELS = 200_000_000  # decoded, per request; images past it are answered "skipped"
+REQUEST_SECONDS = 120  # an image not described by then is answered "skipped" (the service is busy)
+MAX_WAITING = 512  # images waiting for the model, all requests together; past it a request gets 503
 CACHE_ENTRIES = 4096  # descriptions kept in memory, least recently used dropped first
 EXTENSION_ORIGINS = ("chrome-extension://", "moz-extension://", "safari-web-extension://")
 MAX_NOTES = 8
+MAX_HEAD = 32 * 1024  # request line and headers
+MAX_URL = 8 * 1024
+BACKLOG = 512
+DESCRIBED = "described"  # the action of an answer to "ask"
+INTERNAL = "internal error (see the service's log)"
+
+
+class Busy(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__(f"the service is busy: ask again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Refusal(Exception):
+    """A request answered with a JSON error (status, message)."""
+
+    def __init__(self, status: int, error: str):
+        super().__init__(error)
+        self.status = status
+        self.error = error
 
 
 @dataclass
 class Pending:
     """One image of a request that the describer must see (unless the cache knows it)."""
 
+    index: int
     source: str
     decision: str  # scan.FILL or scan.REVIEW
     reason: str
@@ -102,68 +145,225 @@ class Memory:
                 self.found.popitem(last=False)
 
 
-def answer(source: str, action: str, alt: str | None = None, reason: str | None = None,
-           found: Description | None = None) -> dict:
-    """One image's entry in the /describe response."""
-    return {"source": source, "action": action, "alt": alt, "kind": found.kind if found else None,
-            "confidence": found.confidence if found else None, "reason": reason}
+@dataclass(eq=False)
+class Job:
+    """An image waiting for the model, and how many requests still wait for it."""
+
+    digest: str
+    source: str
+    data: bytes
+    request: int  # when the request that asked first arrived (its place in the queue)
+    future: Future = field(default_factory=Future)
+    waiting: int = 1
+
+
+class ModelQueue:
+    """The model's one worker thread (a batch uses every core, and OCR has one worker) and the images waiting
+    for it, at most `limit`, first come first served. After the queue was empty the batches grow from one
+    image (the first answer of a page comes after one image's time) to `batch`; a batch finishes the first
+    request's images before it takes another request's, and takes those only whole (so the viewport's
+    images, the page's first request, are not held back by a batch that also holds the next request's)."""
+
+    def __init__(self, describe: pipeline.Describe, memory: Memory, batch: int, limit: int = MAX_WAITING):
+        self.describe = describe
+        self.memory = memory
+        self.batch = max(1, batch)
+        self.limit = limit
+        self.waiting: OrderedDict[str, Job] = OrderedDict()
+        self.running: dict[str, Job] = {}
+        self.seconds_per_image = 1.0  # a running average, for Retry-After
+        self.next_batch = 1
+        self.arrivals = 0
+        self.closed = False
+        self.changed = threading.Condition()
+        self.thread = threading.Thread(target=self.work, name="alttext-model", daemon=True)
+        self.thread.start()
+
+    def arrived(self) -> int:
+        """A request's place in the queue, taken when it arrives: its body is read and its images prepared
+        before they are queued, and a page's next request must not overtake the viewport's meanwhile."""
+        with self.changed:
+            self.arrivals += 1
+            return self.arrivals
+
+    def submit(self, wanted: dict[str, tuple[str, bytes]], arrival: int) -> dict[str, Job]:
+        """digest → its Job (shared with other requests that wait for the same pixels); Busy when full."""
+        with self.changed:
+            new = [d for d in wanted if d not in self.waiting and d not in self.running]
+            if new and len(self.waiting) + len(new) > self.limit:
+                raise Busy(max(1, math.ceil(len(self.waiting) * self.seconds_per_image)))
+            jobs = {}
+            for digest, (source, data) in wanted.items():
+                job = self.waiting.get(digest) or self.running.get(digest)
+                if job is None:
+                    job = self.waiting[digest] = Job(digest, source, data, arrival)
+                else:
+                    job.waiting += 1
+                jobs[digest] = job
+            self.waiting = OrderedDict(sorted(self.waiting.items(), key=lambda item: item[1].request))  # stable
+            self.changed.notify()
+        return jobs
+
+    def release(self, jobs) -> None:
+        """The request went away or ran out of time: images nobody else waits for leave the queue."""
+        with self.changed:
+            for job in jobs:
+                job.waiting -= 1
+                if job.waiting <= 0 and self.waiting.get(job.digest) is job:
+                    del self.waiting[job.digest]
+
+    def close(self) -> None:
+        with self.changed:
+            self.closed = True
+            self.changed.notify()
+
+    def work(self) -> None:
+        while (taken := self.take()) is not None:
+            started = time.monotonic()
+            try:
+                found = pipeline.describe_all(self.describe, {job.digest: (job.source, job.data) for job in taken})
+            except Exception as error:  # a bug: every image of the batch says so, the service goes on
+                say(f"internal error describing {len(taken)} images: {type(error).__name__}: {error}")
+                found = {job.digest: Description(job.source, "error", reason=INTERNAL) for job in taken}
+            else:
+                self.memory.put(found)
+            with self.changed:
+                for job in taken:
+                    del self.running[job.digest]
+                elapsed = (time.monotonic() - started) / len(taken)
+                self.seconds_per_image = 0.8 * self.seconds_per_image + 0.2 * elapsed
+            for job in taken:
+                if not job.future.cancelled():  # nothing cancels a job now; if something did, the thread must go on
+                    job.future.set_result(found[job.digest])
+
+    def take(self) -> list[Job] | None:
+        with self.changed:
+            while not self.waiting and not self.closed:
+                self.next_batch = 1
+                self.changed.wait()
+            if self.closed:
+                return None
+            taken = self.batch_of(self.next_batch)
+            self.next_batch = min(self.batch, self.next_batch * 2)
+            for job in taken:
+                del self.waiting[job.digest]
+                self.running[job.digest] = job
+            return taken
+
+    def batch_of(self, size: int) -> list[Job]:
+        """The first request's waiting images (at most `size`), then other requests' whole while they fit."""
+        runs: list[list[Job]] = []
+        for job in self.waiting.values():
+            if runs and runs[-1][0].request == job.request:
+                runs[-1].append(job)
+            else:
+                runs.append([job])
+        taken = runs[0][:size]
+        for run in runs[1:]:
+            if len(taken) + len(run) > size:
+                break
+            taken += run
+        return taken
+
+
+def answer(index: int, source: str, action: str, alt: str | None = None, reason: str | None = None,
+           found: Description | None = None, guess: str | None = None) -> dict:
+    """One image's line in the /v1/describe response."""
+    return {"index": index, "source": source, "action": action, "alt": alt, "guess": guess,
+            "kind": found.kind if found else None, "confidence": found.confidence if found else None,
+            "reason": reason}
 
 
 class Service:
-    """What the HTTP handler asks: the describer, the review floor, the cache and the health record."""
+    """What the HTTP routes ask: the describer's queue, the review floor, the cache and the health record."""
 
     def __init__(self, describe: pipeline.Describe, min_confidence: float | None, health: dict,
-                 cache_entries: int = CACHE_ENTRIES):
-        self.describe_images = describe
+                 cache_entries: int = CACHE_ENTRIES, batch: int = 16, waiting: int = MAX_WAITING):
         self.min_confidence = min_confidence
-        self.health = {"service": "alttext", "version": __version__, **health}
+        self.health = {"service": "alttext", "version": __version__, **health,
+                       "limits": {"max_body": MAX_BODY, "max_images": MAX_IMAGES, "request_pixels": MAX_REQUEST_PIXELS,
+                                  "request_seconds": REQUEST_SECONDS, "max_waiting": waiting}}
         self.memory = Memory(cache_entries)
-        self.model_lock = threading.Lock()  # one batch at a time: it uses every core, and OCR has one worker
+        self.queue = ModelQueue(describe, self.memory, batch, waiting)
 
-    def describe(self, entries: list) -> list[dict]:
-        """The /describe answer for each entry, in order; every image of the request in one model call."""
-        prepared = [self.prepare(entry, n) for n, entry in enumerate(entries)]
-        pending = [p for p in prepared if isinstance(p, Pending)]
-        found = self.found({p.digest: (p.source, p.data) for p in pending})
-        return [self.decided(p, found[p.digest]) if isinstance(p, Pending) else p for p in prepared]
+    def prepare_all(self, entries: list, ask: bool) -> list[Pending | dict]:
+        """Each entry → the image to describe or its final answer; the request's pixel budget applied in order."""
+        prepared, pixels = [], 0
+        for n, entry in enumerate(entries):
+            item = self.prepare(entry, n, ask)
+            if isinstance(item, Pending):
+                try:
+                    pixels += decoded_pixels(item.data, item.source)
+                except SourceError:
+                    pass  # the describer says why, as fill would
+                if pixels > MAX_REQUEST_PIXELS:
+                    item = answer(n, item.source, SKIPPED, reason=f"past this request's budget of "
+                                  f"{MAX_REQUEST_PIXELS // 1_000_000} megapixels: ask for it in a request of its own")
+            prepared.append(item)
+        return prepared
 
-    def prepare(self, entry, n: int) -> Pending | dict:
+    def prepare(self, entry, n: int, ask: bool) -> Pending | dict:
         """An entry → the image to describe, or its final answer (alt="" by context alone, or an error)."""
         if not isinstance(entry, dict):
-            return answer(f"image {n}", SKIPPED, reason="not a JSON object")
+            return answer(n, f"image {n}", SKIPPED, reason="not a JSON object")
         source = entry.get("source")
         source = source if isinstance(source, str) and source else f"image {n}"
         try:
-            decision, reason = decide_context(entry.get("context", {}))
+            decision, reason = (FILL, "a reader asked") if ask else decide_context(entry.get("context", {}))
         except ValueError as error:
-            return answer(source, SKIPPED, reason=str(error))
+            return answer(n, source, SKIPPED, reason=str(error))
         if decision == EMPTY:
-            return answer(source, FILLED, "", reason)
+            return answer(n, source, FILLED, "", reason)
         try:
             data = image_bytes(entry.get("data"), source)
         except SourceError as error:
-            return answer(source, SKIPPED, reason=error.reason)
-        return Pending(source, decision, reason, hashlib.sha256(data).hexdigest(), data)
+            return answer(n, source, SKIPPED, reason=error.reason)
+        return Pending(n, source, decision, reason, hashlib.sha256(data).hexdigest(), data)
 
-    def found(self, wanted: dict[str, tuple[str, bytes]]) -> dict[str, Description]:
-        """digest → Description: from memory, else described (all in one call) and remembered."""
-        found = self.remembered(wanted)
-        if len(found) < len(wanted):
-            with self.model_lock:
-                found.update(self.remembered(wanted))  # another request may have described some meanwhile
-                missing = {digest: item for digest, item in wanted.items() if digest not in found}
-                new = pipeline.describe_all(self.describe_images, missing) if missing else {}
-            self.memory.put(new)
-            found.update(new)
-        return found
+    def jobs(self, prepared: list, arrival: int) -> tuple[dict[str, Description], dict[str, Job]]:
+        """What memory knows, and the queue's jobs for the rest (Busy when the queue is full)."""
+        pending = [p for p in prepared if isinstance(p, Pending)]
+        known = {p.digest: found for p in pending if (found := self.memory.get(p.digest, p.source)) is not None}
+        wanted = {p.digest: (p.source, p.data) for p in pending if p.digest not in known}
+        return known, self.queue.submit(wanted, arrival) if wanted else {}
 
-    def remembered(self, wanted: dict[str, tuple[str, bytes]]) -> dict[str, Description]:
-        return {digest: cached for digest, (source, _) in wanted.items()
-                if (cached := self.memory.get(digest, source)) is not None}
+    async def answers(self, prepared: list, ask: bool, arrival: int):
+        """Each image's answer as soon as it is ready; past REQUEST_SECONDS the rest are skipped."""
+        known, jobs = self.jobs(prepared, arrival)
+        pending = [p for p in prepared if isinstance(p, Pending)]
+        try:
+            for item in prepared:
+                if not isinstance(item, Pending):
+                    yield item
+            for p in pending:
+                if p.digest in known:
+                    yield self.decided(p, known[p.digest], ask)
+            futures = {digest: asyncio.wrap_future(job.future) for digest, job in jobs.items()}
+            waiting = {future: [p for p in pending if p.digest == digest] for digest, future in futures.items()}
+            deadline = time.monotonic() + REQUEST_SECONDS
+            while waiting:
+                done, _ = await asyncio.wait(waiting, timeout=max(0.0, deadline - time.monotonic()),
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    break
+                for future in done:
+                    for p in waiting.pop(future):
+                        yield self.decided(p, replace(future.result(), source=p.source), ask)
+            for ps in waiting.values():
+                for p in ps:
+                    yield answer(p.index, p.source, SKIPPED, reason=f"not described within {REQUEST_SECONDS} s: "
+                                                                    "the service is busy; ask again")
+        finally:
+            self.queue.release([job for job in jobs.values() if not job.future.done()])
 
-    def decided(self, pending: Pending, found: Description) -> dict:
+    def decided(self, pending: Pending, found: Description, ask: bool) -> dict:
+        if ask:
+            if found.action == "error":
+                return answer(pending.index, pending.source, SKIPPED, reason=found.reason, found=found)
+            return answer(pending.index, pending.source, DESCRIBED, found.alt, found.reason, found)
         action, alt, reason = pipeline.outcome(pending.decision, pending.reason, found, self.min_confidence)
-        return answer(pending.source, action, alt, reason, found)
+        guess = found.alt if alt is None and found.action == "alt" else None
+        return answer(pending.index, pending.source, action, alt, reason, found, guess)
 
 
 def decide_context(context) -> tuple[str, str]:
@@ -205,152 +405,211 @@ def image_bytes(data, source: str) -> bytes:
 # ---------------------------------------------------------------- HTTP
 
 
-class Handler(BaseHTTPRequestHandler):
-    """GET /health, POST /describe, OPTIONS (CORS preflight) for browser extensions only."""
+class JSON(JSONResponse):
+    media_type = "application/json; charset=utf-8"
 
-    server: Server
-    server_version = f"alttext/{__version__}"
-    sys_version = ""
-    protocol_version = "HTTP/1.1"
-    timeout = 60  # seconds a client may take to send its request
 
-    def do_GET(self):
-        if not self.admitted():
-            return
-        path = urlsplit(self.path).path
-        if path == "/health":
-            self.reply(200, self.server.service.health)
-        elif path == "/describe":
-            self.reply(405, {"error": "POST /describe"})
-        else:
-            self.reply(404, {"error": "no such path: GET /health or POST /describe"})
+def refused(status: int, error: str, headers: dict | None = None) -> JSONResponse:
+    return JSON({"error": error}, status, headers)
 
-    def do_POST(self):
-        if not self.admitted():
-            return
-        if urlsplit(self.path).path != "/describe":
-            self.reply(404, {"error": "POST /describe only"}, close=True)
-            return
-        payload = self.json_body()
-        if payload is None:
-            return
+
+async def health(request: Request) -> Response:
+    return JSON(request.app.state.service.health)
+
+
+async def describe(request: Request) -> Response:
+    if request.method == "OPTIONS":
+        return Response(status_code=204, headers={"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                                                  "Access-Control-Allow-Headers": "Content-Type",
+                                                  "Access-Control-Max-Age": "600"})
+    service: Service = request.app.state.service
+    arrival = service.queue.arrived()
+    try:
+        payload = await json_body(request)
         images = payload.get("images") if isinstance(payload, dict) else None
         if not isinstance(images, list):
-            self.reply(400, {"error": 'the body must be {"images": [...]}'})
-        elif len(images) > MAX_IMAGES:
-            self.reply(400, {"error": f"at most {MAX_IMAGES} images per request"})
+            raise Refusal(400, 'the body must be {"images": [...]}')
+        if len(images) > MAX_IMAGES:
+            raise Refusal(400, f"at most {MAX_IMAGES} images per request")
+        ask = payload.get("ask") is True
+        prepared = await run_in_threadpool(service.prepare_all, images, ask)
+        lines = service.answers(prepared, ask, arrival)
+        first = await anext(lines, None)  # Busy is raised here, before the 200 is sent
+    except Refusal as refusal:
+        return refused(refusal.status, refusal.error, {"Connection": "close"} if refusal.status in (411, 413) else None)
+    except Busy as busy:
+        return refused(503, str(busy), {"Retry-After": str(busy.retry_after)})
+
+    async def body():
+        try:
+            if first is not None:
+                yield ndjson(first)
+                async for line in lines:
+                    yield ndjson(line)
+        finally:
+            await lines.aclose()  # a client that went away: the images only it waited for leave the queue
+
+    return StreamingResponse(body(), media_type="application/x-ndjson; charset=utf-8")
+
+
+def ndjson(line: dict) -> bytes:
+    return (json.dumps(line, ensure_ascii=False) + "\n").encode()
+
+
+async def json_body(request: Request):
+    """The request's JSON (Refusal when there is none or it is too large; the body is read only up to the cap)."""
+    length = request.headers.get("Content-Length", "")
+    if "Transfer-Encoding" in request.headers or not length.strip().isdigit():
+        raise Refusal(411, "a Content-Length is required")
+    if int(length) > MAX_BODY:
+        raise Refusal(413, f"the body is larger than {MAX_BODY // (1024 * 1024)} MB")
+    kind = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if kind != "application/json":
+        raise Refusal(415, "the body must be application/json")
+    body = await request.body()
+    try:
+        return await run_in_threadpool(json.loads, body)
+    except (ValueError, RecursionError) as error:
+        raise Refusal(400, f"the body is not JSON ({str(error)[:100]})") from None
+
+
+async def http_error(request: Request, error: HTTPException) -> Response:
+    if error.status_code == 404:
+        return refused(404, "no such path: GET /v1/health or POST /v1/describe")
+    if error.status_code == 405:
+        return refused(405, f"{request.method} is not allowed here: GET /v1/health or POST /v1/describe",
+                       {"Allow": error.headers.get("Allow", "") if error.headers else ""})
+    return refused(error.status_code, str(error.detail))
+
+
+async def internal_error(request: Request, error: Exception) -> Response:
+    say(f"internal error on {request.method} {request.url.path}: {type(error).__name__}: {error}")
+    return refused(500, INTERNAL)
+
+
+class Guard:
+    """Refuses web pages (an ordinary Origin; a Host that is not this machine: DNS rebinding) before any
+    route is looked at, and adds CORS for extensions and no-store to every answer."""
+
+    def __init__(self, app, host: str):
+        self.app = app
+        self.host = host.lower()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        origin = headers.get("origin")
+        if len(scope["raw_path"]) + len(scope["query_string"]) > MAX_URL:
+            response = refused(414, "the request line is too long")
+        elif sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > MAX_HEAD:
+            response = refused(431, "the request's headers are too large")
+        elif origin is not None and not origin.startswith(EXTENSION_ORIGINS):
+            response = refused(403, "web pages may not use this service, only browser extensions")
+        elif not self.host_allowed(headers.get("host")):
+            response = refused(403, "the Host header does not name this machine")
         else:
-            self.reply(200, {"images": self.server.service.describe(images)})
+            return await self.app(scope, receive, self.marked(send, origin))
+        response.headers["Connection"] = "close"
+        await response(scope, receive, self.marked(send, None))
 
-    def do_OPTIONS(self):
-        if not self.admitted():
-            return
-        self.send_response(204)
-        self.cors()
-        self.send_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-        self.send_header("Access-Control-Allow-Headers", "Content-Type")
-        self.send_header("Access-Control-Max-Age", "600")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+    @staticmethod
+    def marked(send, origin: str | None):
+        async def sending(message):
+            if message["type"] == "http.response.start":
+                extra = [(b"vary", b"Origin"), (b"cache-control", b"no-store"), (b"x-content-type-options", b"nosniff")]
+                if origin is not None:
+                    extra.append((b"access-control-allow-origin", origin.encode("latin-1")))
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
 
-    def admitted(self) -> bool:
-        """Refuse web pages: an ordinary Origin, or a Host that is not this machine (DNS rebinding)."""
-        origin = self.headers.get("Origin")
-        if origin is not None and not origin.startswith(EXTENSION_ORIGINS):
-            self.reply(403, {"error": "web pages may not use this service, only browser extensions"}, close=True)
-            return False
-        if not self.server.host_allowed(self.headers.get("Host")):
-            self.reply(403, {"error": "the Host header does not name this machine"}, close=True)
-            return False
-        return True
-
-    def json_body(self):
-        """The request's JSON, or None after answering why there is none."""
-        length = self.headers.get("Content-Length", "")
-        if "Transfer-Encoding" in self.headers or not length.strip().isdigit():
-            self.reply(411, {"error": "a Content-Length is required"}, close=True)
-            return None
-        if int(length) > MAX_BODY:
-            self.reply(413, {"error": f"the body is larger than {MAX_BODY // (1024 * 1024)} MB"}, close=True)
-            return None
-        kind = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if kind != "application/json":
-            self.reply(415, {"error": "the body must be application/json"}, close=True)
-            return None
-        body = self.rfile.read(int(length))
-        try:
-            return json.loads(body)
-        except (ValueError, RecursionError) as error:
-            self.reply(400, {"error": f"the body is not JSON ({str(error)[:100]})"})
-            return None
-
-    def reply(self, status: int, payload: dict, close: bool = False) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.cors()
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        if close:  # the body, if any, was not read: the connection cannot carry another request
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
-
-    def cors(self) -> None:
-        """Let an extension's page or worker read the answer (admitted() refused every other Origin)."""
-        origin = self.headers.get("Origin")
-        if origin is not None and origin.startswith(EXTENSION_ORIGINS):
-            self.send_header("Access-Control-Allow-Origin", origin)
-        self.send_header("Vary", "Origin")
-
-    def handle_one_request(self):
-        try:
-            super().handle_one_request()
-        except (BrokenPipeError, ConnectionResetError, TimeoutError):
-            self.close_connection = True
-        except Exception as error:  # a bug must not stop the service, nor show a traceback to a client
-            say(f"internal error on {self.command} {self.path}: {type(error).__name__}: {error}")
-            self.close_connection = True
-            try:
-                self.reply(500, {"error": "internal error (see the service's log)"}, close=True)
-            except OSError:
-                pass
-
-    def log_message(self, format, *args):  # noqa: A002 - the base class's signature
-        pass
-
-
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, service: Service, host: str, port: int):
-        self.service = service
-        self.host = host
-        if ":" in host:
-            import socket
-
-            self.address_family = socket.AF_INET6
-        super().__init__((host, port), Handler)
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.server_address[1]}"
+        return sending
 
     def host_allowed(self, header: str | None) -> bool:
         """A Host naming this machine by address, as localhost or as --host; none at all (HTTP/1.0) too."""
         if header is None:
             return True
-        name = urlsplit(f"//{header}").hostname or ""
-        if name in ("localhost", self.host.lower()) or name.endswith(".localhost"):
+        try:
+            name = (urlsplit(f"//{header}").hostname or "").rstrip(".")
+        except ValueError:
+            return False
+        if name in ("localhost", self.host) or name.endswith(".localhost"):
             return True
         try:
             ipaddress.ip_address(name)
         except ValueError:
             return False
         return True
+
+
+class JsonErrors(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, answering a request it cannot parse in JSON like every other error:
+    414 for a request line past MAX_HEAD that is still coming, 431 for headers past it, else 400 (Guard
+    answers what came whole but is past MAX_URL or MAX_HEAD)."""
+
+    def send_400_response(self, msg: str) -> None:
+        error = sys.exc_info()[1]
+        status = getattr(error, "error_status_hint", 400)
+        if status == 431 and b"\r\n" not in self.conn.trailing_data[0]:
+            status = 414
+        text = {414: "the request line is too long", 431: "the request's headers are too large"}.get(
+            status, "not an HTTP request this service can read")
+        body = json.dumps({"error": text}).encode()
+        response = h11.Response(status_code=status, headers=[
+            (b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"), (b"cache-control", b"no-store")])
+        try:
+            for event in (response, h11.Data(data=body), h11.EndOfMessage()):
+                self.transport.write(self.conn.send(event))
+        except h11.LocalProtocolError:  # the connection was too broken to answer on
+            pass
+        self.transport.close()
+
+
+def app_for(service: Service, host: str):
+    app = Starlette(routes=[Route("/v1/health", health, methods=["GET"]),
+                            Route("/v1/describe", describe, methods=["POST", "OPTIONS"])],
+                    exception_handlers={HTTPException: http_error, Exception: internal_error})
+    app.state.service = service
+    return Guard(app, host)
+
+
+class Server:
+    """The service on a listening socket (bound at once, so that a port in use is known before serving)."""
+
+    def __init__(self, service: Service, host: str, port: int):
+        self.service = service
+        self.host = host
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        # IPPROTO_TCP named, not 0: asyncio sets TCP_NODELAY (no Nagle delay) only on sockets that say it
+        self.socket = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.bind((host, port))
+            self.socket.listen(BACKLOG)
+        except OSError:
+            self.socket.close()
+            raise
+        config = uvicorn.Config(app_for(service, host), http=JsonErrors, lifespan="off", backlog=BACKLOG,
+                                access_log=False, log_level="warning", server_header=False,
+                                h11_max_incomplete_event_size=MAX_HEAD, timeout_graceful_shutdown=5)
+        self.uvicorn = uvicorn.Server(config)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.socket.getsockname()[1]}"
+
+    def serve(self) -> None:
+        """Until stop() (or, in the main thread, Ctrl-C or SIGTERM)."""
+        try:
+            self.uvicorn.run(sockets=[self.socket])
+        finally:
+            self.service.queue.close()
+            self.socket.close()
+
+    def stop(self) -> None:
+        self.uvicorn.should_exit = True
 
 
 def is_loopback(host: str) -> bool:
@@ -365,25 +624,25 @@ def is_loopback(host: str) -> bool:
 def health_of(describer, device_note: str) -> dict:
     bundle = describer.captioner.bundle
     return {"model": bundle.meta.get("name", "model"), "model_id": describer.model_id, "device": bundle.device,
-            "device_note": device_note, "max_body": MAX_BODY, "max_images": MAX_IMAGES}
+            "device_note": device_note}
 
 
-def run(server: Server) -> None:
-    """Serve until Ctrl-C or SIGTERM, then close the socket."""
+def run(server: Server, ready: str) -> None:
+    """Say `ready`, then serve until Ctrl-C or SIGTERM. The handlers are set before `ready` is said (a
+    signal may follow it at once) and only ask the server to stop: uvicorn, which sets its own while it
+    runs, raises the signal it caught again once it has stopped, into these."""
 
     def stop(signum, frame):
-        raise KeyboardInterrupt
+        server.stop()
 
     # Both set explicitly: a shell that starts a job in the background makes it ignore SIGINT.
     previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        say(ready)
+        server.serve()
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
-        server.server_close()
 
 
 def serve(
@@ -408,14 +667,15 @@ def serve(
     options = pipeline.Options(min_confidence=min_confidence)
     notes: list[str] = []
     describer = load_describer(model, device, batch_size, options, actions, ocr_timeout, on_device_note=notes.append)
-    service = Service(describer, options.min_confidence, health_of(describer, notes[0] if notes else ""))
+    service = Service(describer, options.min_confidence, health_of(describer, notes[0] if notes else ""),
+                      batch=batch_size)
     try:
         server = Server(service, host, port)
     except OSError as error:
+        service.queue.close()
         say(f"cannot listen on {host}:{port} ({error.strerror or error})")
         raise typer.Exit(1) from None
     if not is_loopback(host):
         say(f"warning: {host} may be reachable from other machines; any of them can use this service")
-    say(f"listening on {server.url}, {notes[0] if notes else 'model loaded'}; Ctrl-C stops it")
-    run(server)
+    run(server, f"listening on {server.url}, {notes[0] if notes else 'model loaded'}; Ctrl-C stops it")
     say("stopped")

@@ -6,6 +6,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
@@ -15,18 +16,30 @@ from alttext.serve import Server, Service
 @contextmanager
 def running(service: Service):
     """Yields the service's base URL (http://127.0.0.1:PORT) while it serves."""
+    with serving(service) as server:
+        yield server.url
+
+
+@contextmanager
+def serving(service: Service):
+    """Yields the Server while it serves on 127.0.0.1."""
     server = Server(service, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     try:
-        yield server.url
+        deadline = time.monotonic() + 30
+        while not server.uvicorn.started and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.uvicorn.started, "the service did not start"
+        yield server
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
+        thread.join(30)
 
 
 def call(base: str, method: str, path: str, body=None, headers: dict | None = None):
-    """(status, headers, JSON body) of one request; `body` is sent as JSON unless it is bytes."""
+    """(status, headers, JSON body) of one request; `body` is sent as JSON unless it is bytes. A streamed
+    (NDJSON) body is a list of its lines, in the order they came."""
     parts = urlsplit(base)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
     try:
@@ -35,6 +48,8 @@ def call(base: str, method: str, path: str, body=None, headers: dict | None = No
         connection.request(method, path, body=data, headers=sent)
         response = connection.getresponse()
         raw = response.read()
+        if (response.getheader("Content-Type") or "").startswith("application/x-ndjson"):
+            return response.status, dict(response.getheaders()), [json.loads(line) for line in raw.splitlines()]
         return response.status, dict(response.getheaders()), json.loads(raw) if raw else None
     finally:
         connection.close()

@@ -7,16 +7,24 @@ import json
 import os
 import re
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import threading
+import time
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from imagefiles import broken_images, encode, gradient
-from live_service import call, running
+from fake_describer import FakeDescriber
+from imagefiles import broken_images, encode, gradient, png_header_only
+from live_service import call, running, serving
+from PIL import Image
 from typer.testing import CliRunner
 
-from alttext import __version__, fill, fill_cli
+from alttext import __version__, fill, fill_cli, serve
 from alttext.cli import app
 from alttext.errors import ModelError
 from alttext.report import Progress
@@ -63,20 +71,23 @@ def live(describer):
         yield base, counting
 
 
-def describe(base, *images, headers=None):
-    status, _, body = call(base, "POST", "/describe", {"images": list(images)}, headers)
-    assert status == 200, body
-    return body["images"]
+def describe(base, *images, headers=None, ask=False):
+    """The answers, in the order of the images (the service sends each as soon as it is ready)."""
+    status, headers, lines = call(base, "POST", "/v1/describe", {"images": list(images), "ask": ask}, headers)
+    assert status == 200 and headers["content-type"] == "application/x-ndjson; charset=utf-8", lines
+    assert sorted(line["index"] for line in lines) == list(range(len(images)))
+    return [{k: v for k, v in line.items() if k != "index"} for line in sorted(lines, key=lambda line: line["index"])]
 
 
 def test_health_names_the_model_device_and_version(live):
     base, _ = live
-    status, headers, body = call(base, "GET", "/health")
-    assert status == 200 and headers["Content-Type"] == "application/json; charset=utf-8"
+    status, headers, body = call(base, "GET", "/v1/health")
+    assert status == 200 and headers["content-type"] == "application/json; charset=utf-8"
     assert body["service"] == "alttext" and body["version"] == __version__
     assert body["model"] == "random-seed0" and body["device"] == "cpu"
     assert body["device_note"] == "running on the CPU (asked for)"
-    assert "Access-Control-Allow-Origin" not in headers
+    assert body["limits"]["max_images"] == 256 and body["limits"]["max_waiting"] == 512
+    assert "access-control-allow-origin" not in headers
 
 
 # the context the extension sends for each image of PAGE, in order (what rules.js finds there)
@@ -112,7 +123,7 @@ def test_each_image_gets_the_decision_fill_makes(describer, tmp_path, monkeypatc
     with running(served) as base:
         sources = [s.decode() for s in re.findall(rb"src=([\w.]+)", PAGE)]
         found = describe(base, *[{"source": s, "data": b64(FILES[s]), "context": c} for s, c in zip(sources, CONTEXTS)])
-    assert [{k: v for k, v in r.items() if k != "source"} for r in found] == expected
+    assert [{k: v for k, v in r.items() if k not in ("source", "guess")} for r in found] == expected
     assert [r["source"] for r in found] == sources
     actions = [r["action"] for r in found]
     if floor == 0.0:  # the tiny model captions a.png: filled where the rules say fill, else flagged
@@ -120,6 +131,7 @@ def test_each_image_gets_the_decision_fill_makes(describer, tmp_path, monkeypatc
         assert found[2]["alt"] == "" and (found[6]["alt"], found[6]["kind"]) == ("", "decoration")
     else:
         assert "below --min-confidence 0.5" in found[0]["reason"] and found[0]["alt"] is None
+        assert found[0]["guess"] and f"{found[0]['guess']!r}" in found[0]["reason"]  # the guess, not written
 
 
 def test_a_photo_gets_a_sentence_and_a_spacer_empty_alt(live):
@@ -168,16 +180,16 @@ def test_bad_images_are_per_image_errors_and_the_rest_is_described(live):
 )
 def test_bad_requests_are_a_clear_400_and_the_service_keeps_running(live, body, headers, status, error):
     base, _ = live
-    code, _, answer = call(base, "POST", "/describe", body, headers)
+    code, _, answer = call(base, "POST", "/v1/describe", body, headers)
     assert code == status and answer["error"].startswith(error)
-    assert call(base, "GET", "/health")[0] == 200
+    assert call(base, "GET", "/v1/health")[0] == 200
 
 
 def test_a_body_over_the_cap_is_refused_unread_with_413(live):
     base, counting = live
     port = int(base.rsplit(":", 1)[1])
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.putrequest("POST", "/describe")
+    connection.putrequest("POST", "/v1/describe")
     connection.putheader("Content-Type", "application/json")
     connection.putheader("Content-Length", str(MAX_BODY + 1))
     connection.endheaders()  # and no body: the answer must not wait for 32 MB
@@ -185,36 +197,66 @@ def test_a_body_over_the_cap_is_refused_unread_with_413(live):
     assert response.status == 413 and json.loads(response.read())["error"] == "the body is larger than 32 MB"
     assert response.getheader("Connection") == "close"
     connection.close()
-    assert counting.calls == [] and call(base, "GET", "/health")[0] == 200
+    assert counting.calls == [] and call(base, "GET", "/v1/health")[0] == 200
 
 
-def test_paths_and_methods(live):
+def test_paths_and_methods_are_json_errors(live):
     base, _ = live
-    assert call(base, "GET", "/")[0] == 404
-    assert call(base, "GET", "/describe")[0] == 405
-    assert call(base, "POST", "/health", {"images": []})[0] == 404
+    for method, path, status in (("GET", "/", 404), ("GET", "/health", 404), ("POST", "/describe", 404),
+                                 ("GET", "/v1/describe", 405), ("POST", "/v1/health", 405), ("PUT", "/v1/health", 405),
+                                 ("DELETE", "/v1/describe", 405)):
+        code, headers, answer = call(base, method, path, {"images": []})
+        assert code == status and headers["content-type"] == "application/json; charset=utf-8"
+        assert "GET /v1/health or POST /v1/describe" in answer["error"]
+
+
+def raw_answer(base: str, request: bytes) -> tuple[int, dict]:
+    """The status and JSON body the service answers to bytes sent as they are."""
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request)
+        reply = http.client.HTTPResponse(connection)
+        reply.begin()
+        assert reply.getheader("Content-Type") == "application/json; charset=utf-8"
+        return reply.status, json.loads(reply.read())
+
+
+@pytest.mark.parametrize(("request_bytes", "status", "error"), [
+    (b"NONSENSE\r\n\r\n", 400, "not an HTTP request this service can read"),
+    (b"GET /v1/health HTTP/1.1\r\nBad Header\r\n\r\n", 400, "not an HTTP request this service can read"),
+    (b"GET /" + b"x" * 40000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 414, "the request line is too long"),
+    (b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"y" * 40000 + b"\r\n\r\n", 431,
+     "the request's headers are too large"),
+    # still coming, past what the HTTP layer keeps
+    (b"GET /" + b"x" * 40000, 414, "the request line is too long"),
+    (b"GET /v1/health HTTP/1.1\r\nX-Big: " + b"y" * 40000, 431, "the request's headers are too large"),
+])
+def test_requests_the_http_layer_cannot_read_are_json_errors_too(live, request_bytes, status, error):
+    base, _ = live
+    assert raw_answer(base, request_bytes) == (status, {"error": error})
+    assert call(base, "GET", "/v1/health")[0] == 200
 
 
 @pytest.mark.parametrize("origin", ["https://example.org", "http://127.0.0.1:8000", "null", "file://"])
 def test_web_origins_are_refused_with_403(live, origin):
     base, counting = live
-    for method, path, body in (("GET", "/health", None), ("POST", "/describe", {"images": [{"data": b64(PNG)}]}),
-                               ("OPTIONS", "/describe", None)):
+    for method, path, body in (("GET", "/v1/health", None), ("POST", "/v1/describe", {"images": [{"data": b64(PNG)}]}),
+                               ("OPTIONS", "/v1/describe", None)):
         status, headers, answer = call(base, method, path, body, {"Origin": origin})
         assert status == 403 and answer["error"] == "web pages may not use this service, only browser extensions"
-        assert "Access-Control-Allow-Origin" not in headers
+        assert "access-control-allow-origin" not in headers
     assert counting.calls == []
 
 
 def test_extension_origins_are_served_with_cors_headers(live):
     base, _ = live
-    status, headers, _ = call(base, "GET", "/health", headers={"Origin": EXTENSION_ORIGIN})
-    assert status == 200 and headers["Access-Control-Allow-Origin"] == EXTENSION_ORIGIN
-    status, headers, _ = call(base, "OPTIONS", "/describe", headers={
+    status, headers, _ = call(base, "GET", "/v1/health", headers={"Origin": EXTENSION_ORIGIN})
+    assert status == 200 and headers["access-control-allow-origin"] == EXTENSION_ORIGIN
+    status, headers, _ = call(base, "OPTIONS", "/v1/describe", headers={
         "Origin": "moz-extension://0d7a1c5e-1111-2222-3333-444455556666",
         "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"})
-    assert status == 204 and "POST" in headers["Access-Control-Allow-Methods"]
-    assert headers["Access-Control-Allow-Origin"] == "moz-extension://0d7a1c5e-1111-2222-3333-444455556666"
+    assert status == 204 and "POST" in headers["access-control-allow-methods"]
+    assert headers["access-control-allow-origin"] == "moz-extension://0d7a1c5e-1111-2222-3333-444455556666"
     found = describe(base, {"source": "a.png", "data": b64(PNG)}, headers={"Origin": EXTENSION_ORIGIN})
     assert found[0]["action"] == "filled"
 
@@ -222,58 +264,56 @@ def test_extension_origins_are_served_with_cors_headers(live):
 def test_a_host_that_is_not_this_machine_is_refused(live):
     """A page on attacker.example whose name is made to point at 127.0.0.1 (DNS rebinding) sends its own Host."""
     base, _ = live
-    assert call(base, "GET", "/health", headers={"Host": "attacker.example:8765"})[0] == 403
-    for host in ("localhost:8765", "127.0.0.1", "[::1]:8765"):
-        assert call(base, "GET", "/health", headers={"Host": host})[0] == 200
+    for host in ("attacker.example:8765", "attacker.example.", "127.0.0.1.attacker.example", "[::1", ""):
+        assert call(base, "GET", "/v1/health", headers={"Host": host})[0] == 403, host
+    for host in ("localhost:8765", "127.0.0.1", "[::1]:8765", "localhost.:8765", "LOCALHOST"):
+        assert call(base, "GET", "/v1/health", headers={"Host": host})[0] == 200
 
 
-def test_images_are_described_once_in_one_batch_and_then_come_from_memory(live):
+def test_images_are_described_once_and_then_come_from_memory(live):
     base, counting = live
     images = [{"source": "a.png", "data": b64(PNG)}, {"source": "copy-of-a.png", "data": b64(PNG)},
               {"source": "b.jpg", "data": b64(JPEG)}, {"source": "spacer.gif", "data": b64(SPACER)}]
     first = describe(base, *images)
-    assert counting.calls == [3]  # one model call, a.png and its copy once
+    assert counting.calls == [1, 2]  # a.png and its copy once; batches grow from one image
     again = describe(base, *images)
-    assert counting.calls == [3] and again == first
+    assert counting.calls == [1, 2] and again == first
     assert [r["source"] for r in again] == ["a.png", "copy-of-a.png", "b.jpg", "spacer.gif"]
     link = describe(base, {"source": "other.png", "data": b64(PNG), "context": {"control": "a"}})
-    assert counting.calls == [3] and link[0]["action"] == "review" and link[0]["alt"] == first[0]["alt"]
+    assert counting.calls == [1, 2] and link[0]["action"] == "review" and link[0]["alt"] == first[0]["alt"]
 
 
-def test_a_failing_model_is_a_per_image_error_and_a_bug_a_500_without_traceback(describer):
+def test_a_failing_model_or_a_bug_is_a_per_image_error_without_traceback(describer, capsys):
     def broken_model(items):
         raise ModelError("the GPU went away")
 
     def bug(items):
         raise RuntimeError("a bug")
 
-    for describe_images, status in ((broken_model, 200), (bug, 500)):
+    for describe_images, reason in ((broken_model, "the GPU went away"), (bug, serve.INTERNAL)):
         with running(Service(describe_images, 0.0, {})) as base:
-            code, _, answer = call(base, "POST", "/describe", {"images": [{"source": "a.png", "data": b64(PNG)}]})
-            assert code == status
-            assert "Traceback" not in json.dumps(answer)
-            if status == 200:
-                assert answer["images"][0]["action"] == "skipped"
-                assert answer["images"][0]["reason"] == "the GPU went away"
-            else:
-                assert answer == {"error": "internal error (see the service's log)"}
-            assert call(base, "GET", "/health")[0] == 200
+            found = describe(base, {"source": "a.png", "data": b64(PNG)})
+            assert [(r["action"], r["reason"]) for r in found] == [("skipped", reason)]
+            assert call(base, "GET", "/v1/health")[0] == 200
+    assert capsys.readouterr().err == "alttext: internal error describing 1 images: RuntimeError: a bug\n"
 
 
 # -- the command line
 
 
-def test_cli_serves_until_ctrl_c_and_stops_cleanly(tiny_bundle):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_cli_serves_until_ctrl_c_or_sigterm_and_stops_cleanly(tiny_bundle, stop):
     args = [sys.executable, "-m", "alttext", "serve", "--model", str(tiny_bundle), "--device", "cpu", "--port", "0"]
     child = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
     try:
         line = child.stderr.readline()
         assert line.startswith("alttext: listening on http://127.0.0.1:"), line
         assert line.rstrip().endswith(", running on the CPU (asked for); Ctrl-C stops it")
-        base = line.split()[3].rstrip(",")
-        status, _, body = call(base, "GET", "/health")
-        assert status == 200 and body["model"] == "random-seed0"
-        child.send_signal(signal.SIGINT)
+        if stop == signal.SIGINT:
+            base = line.split()[3].rstrip(",")
+            status, _, body = call(base, "GET", "/v1/health")
+            assert status == 200 and body["model"] == "random-seed0"
+        child.send_signal(stop)  # SIGTERM at once: while uvicorn is still starting
         assert child.wait(timeout=30) == 0
         rest = child.stderr.read()
         assert rest == "alttext: stopped\n"
@@ -298,3 +338,185 @@ def test_cli_port_in_use_is_one_clear_line(tiny_bundle):
         result = CliRunner().invoke(app, ["serve", "--model", str(tiny_bundle), "--device", "cpu", "--port", port])
     assert result.exit_code == 1
     assert result.stderr.strip() == f"alttext: cannot listen on 127.0.0.1:{port} (Address already in use)"
+
+
+# -- answers as they come, and the bounds on what a request may cost
+
+
+class Gate:
+    """A describer that answers each call only when a test lets it through."""
+
+    model_id = "gate"
+
+    def __init__(self):
+        self.entered = threading.Semaphore(0)
+        self.go = threading.Semaphore(0)
+        self.calls: list[list[str]] = []
+
+    def __call__(self, items):
+        self.calls.append([source for source, _ in items])
+        self.entered.release()
+        assert self.go.acquire(timeout=30)
+        return [FakeDescriber.describe(source, data) for source, data in items]
+
+
+def pictures(count: int) -> list[dict]:
+    """`count` distinct small PNGs as request entries."""
+    return [{"source": f"p{n}.png", "data": b64(encode(gradient((40 + n, 30)), "PNG"))} for n in range(count)]
+
+
+def post(base: str, body: dict) -> http.client.HTTPResponse:
+    port = int(base.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection.request("POST", "/v1/describe", json.dumps(body), {"Content-Type": "application/json"})
+    return connection.getresponse()
+
+
+def test_each_answer_comes_as_soon_as_its_image_is_described():
+    gate = Gate()
+    with running(Service(gate, None, {})) as base:
+        gate.go.release()  # the first batch is one image
+        response = post(base, {"images": pictures(3)})
+        assert response.status == 200
+        first = json.loads(response.readline())
+        assert (first["index"], first["action"]) == (0, "filled")
+        assert gate.entered.acquire(timeout=30) and gate.entered.acquire(timeout=30)  # the second batch waits
+        assert gate.calls == [["p0.png"], ["p1.png", "p2.png"]]
+        gate.go.release()
+        rest = [json.loads(line) for line in response.read().splitlines()]
+        assert sorted(line["index"] for line in rest) == [1, 2]
+
+
+def test_past_the_queue_a_request_gets_503_with_retry_after():
+    gate = Gate()
+    with running(Service(gate, None, {}, waiting=3)) as base, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(call, base, "POST", "/v1/describe", {"images": pictures(3)})
+        assert gate.entered.acquire(timeout=30)  # one image with the model, two waiting, room for one more
+        status, headers, answer = call(base, "POST", "/v1/describe", {"images": pictures(5)[3:]})
+        assert status == 503 and int(headers["retry-after"]) >= 1
+        assert answer["error"].startswith("the service is busy: ask again in ")
+        for _ in range(2):
+            gate.go.release()
+        assert first.result()[0] == 200 and len(first.result()[2]) == 3
+
+
+def test_an_image_not_described_within_the_time_budget_is_skipped_and_leaves_the_queue(monkeypatch):
+    monkeypatch.setattr(serve, "REQUEST_SECONDS", 0.5)
+    gate = Gate()
+    served = Service(gate, None, {})
+    try:
+        with running(served) as base:
+            found = describe(base, *pictures(2))
+            assert [r["reason"] for r in found] == ["not described within 0.5 s: the service is busy; ask again"] * 2
+            assert not served.queue.waiting  # p1 was waiting: nobody wants it any more
+    finally:
+        gate.go.release()
+
+
+def test_images_past_the_request_pixel_budget_are_skipped(live, monkeypatch):
+    base, counting = live
+    monkeypatch.setattr(serve, "MAX_REQUEST_PIXELS", 40 * 30 + 41 * 30)
+    found = describe(base, *pictures(3))
+    assert [r["action"] for r in found] == ["filled", "filled", "skipped"]
+    assert found[2]["reason"] == "past this request's budget of 0 megapixels: ask for it in a request of its own"
+
+
+def one_bit_pngs(count: int) -> list[bytes]:
+    """`count` distinct 88-megapixel black PNGs of one bit per pixel (11 KB each), told apart by a tEXt chunk."""
+    whole = encode(Image.new("1", (11000, 8000)), "PNG")
+
+    def text(n: int) -> bytes:
+        data = b"n\0" + str(n).encode()
+        return struct.pack(">I", len(data)) + b"tEXt" + data + struct.pack(">I", zlib.crc32(b"tEXt" + data))
+
+    return [whole[:33] + text(n) + whole[33:] for n in range(count)]
+
+
+@pytest.mark.filterwarnings("ignore:Image size:PIL.Image.DecompressionBombWarning")
+def test_huge_pictures_are_refused_by_their_size_not_a_500(live):
+    base, _ = live
+    found = describe(base, *[{"source": f"big{n}.png", "data": b64(data)} for n, data in enumerate(one_bit_pngs(16))])
+    assert {(r["action"], r["reason"]) for r in found} == {
+        ("skipped", "image has 88 megapixels; alttext decodes at most 40 unless it is a JPEG")}
+    describe(base, *pictures(4))
+    bomb = describe(base, {"source": "bomb.png", "data": b64(png_header_only(12000, 12000))}, *pictures(5)[4:])
+    assert [r["action"] for r in bomb] == ["skipped", "filled"]
+    assert bomb[0]["reason"] == "image has too many pixels (decompression bomb limit)"
+
+
+def test_asked_for_the_model_describes_any_image_with_its_best_guess(describer):
+    with running(Service(describer, 1.0, {})) as base:  # every caption is under the threshold
+        normal, = describe(base, {"source": "a.png", "data": b64(PNG)})
+        asked, = describe(base, {"source": "a.png", "data": b64(PNG), "context": {"role": "checkbox"}}, ask=True)
+    assert normal["action"] == "review" and normal["alt"] is None and normal["guess"]
+    assert asked["action"] == "described" and asked["alt"] == normal["guess"] and asked["guess"] is None
+
+
+def test_32_clients_at_once_are_all_answered():
+    with running(Service(FakeDescriber(), None, {})) as base, ThreadPoolExecutor(32) as pool:
+        images = pictures(32)
+        found = list(pool.map(lambda image: call(base, "POST", "/v1/describe", {"images": [image]}), images))
+        health = list(pool.map(lambda _: call(base, "GET", "/v1/health")[0], range(64)))
+    assert [(status, lines[0]["source"], lines[0]["action"]) for status, _, lines in found] == [
+        (200, image["source"], "filled") for image in images]
+    assert health == [200] * 64
+
+
+def test_answers_are_not_held_back_for_nagle():
+    """Without TCP_NODELAY every kept-alive request waited about 45 ms for the client's delayed ACK."""
+    with serving(Service(FakeDescriber(), None, {})) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/v1/health")
+        connection.getresponse().read()
+        transports = [c.transport for c in server.uvicorn.server_state.connections]
+        options = [t.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) for t in transports]
+        connection.close()
+    assert options and all(options)
+
+
+def test_a_batch_finishes_the_first_request_before_it_takes_part_of_the_next():
+    gate = Gate()
+    served = Service(gate, None, {})
+    images = pictures(8)
+    with running(served) as base, ThreadPoolExecutor(2) as pool:
+        first = pool.submit(call, base, "POST", "/v1/describe", {"images": images[:4]})
+        assert gate.entered.acquire(timeout=30)  # p0 is with the model
+        second = pool.submit(call, base, "POST", "/v1/describe", {"images": images[4:]})
+        until(lambda: len(served.queue.waiting) == 7)
+        for _ in range(4):
+            gate.go.release()
+        assert first.result()[0] == second.result()[0] == 200
+    assert gate.calls == [["p0.png"], ["p1.png", "p2.png"], ["p3.png"], ["p4.png", "p5.png", "p6.png", "p7.png"]]
+
+
+def until(check) -> None:
+    deadline = time.monotonic() + 30
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_request_keeps_its_place_in_the_queue_from_when_it_arrived_not_when_its_body_was_read():
+    gate = Gate()
+    served = Service(gate, None, {})
+    images = pictures(5)
+    body = json.dumps({"images": images[1:3]}).encode()
+    head = b"POST /v1/describe HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+    with running(served) as base, ThreadPoolExecutor(2) as pool:
+        blocker = pool.submit(call, base, "POST", "/v1/describe", {"images": images[:1]})
+        assert gate.entered.acquire(timeout=30)  # p0 is with the model
+        with socket.create_connection(("127.0.0.1", int(base.rsplit(":", 1)[1])), timeout=30) as slow:
+            slow.sendall(head + b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+            until(lambda: served.queue.arrivals == 2)  # p1 and p2's request arrived; its body is still coming
+            later = pool.submit(call, base, "POST", "/v1/describe", {"images": images[3:]})
+            until(lambda: len(served.queue.waiting) == 2)
+            slow.sendall(body[10:])
+            until(lambda: len(served.queue.waiting) == 4)
+            for _ in range(3):
+                gate.go.release()
+            response = http.client.HTTPResponse(slow)
+            response.begin()
+            assert response.status == 200 and len(response.read().splitlines()) == 2
+        assert blocker.result()[0] == later.result()[0] == 200
+    assert gate.calls == [["p0.png"], ["p1.png", "p2.png"], ["p3.png", "p4.png"]]

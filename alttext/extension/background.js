@@ -11,7 +11,10 @@ const SIZE_CHECK_BYTES = 256 * 1024; // only files this small are decoded to loo
 const FETCH_TIMEOUT_MS = 10000; // as fetch.TIMEOUT_S
 const HEALTH_TIMEOUT_MS = 3000;
 const DESCRIBE_TIMEOUT_MS = 300000;
-const BATCH_IMAGES = 16; // per request to the service
+const BATCH_IMAGES = 8; // per request to the service
+const PARALLEL_REQUESTS = 3; // per page: the service answers in turn, and other tabs wait behind
+const BUSY_TRIES = 5; // answers "busy" (503) waited out, each for its Retry-After (at most MAX_WAIT_S)
+const MAX_WAIT_S = 30;
 const BATCH_CHARS = 16 * 1024 * 1024; // of base64 per request (the service takes 32 MB)
 const PARALLEL_FETCHES = 6;
 const MAX_IMAGES = 2000; // per message from a page
@@ -25,7 +28,7 @@ async function serviceUrl() {
 async function health() {
   const base = await serviceUrl();
   try {
-    const response = await fetch(`${base}/health`, {
+    const response = await fetch(`${base}/v1/health`, {
       credentials: "omit",
       cache: "no-store",
       signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS),
@@ -40,18 +43,47 @@ async function health() {
 
 // ---------------------------------------------------------------- pixels
 
-/** A private-network host: loopback, RFC 1918, link-local, unique-local, single-label or local names. */
+const PRIVATE_NAMES = /(^|\.)(localhost|local|internal|intranet|lan|corp|home\.arpa)$/;
+
+/** A private-network host: loopback, RFC 1918, CGNAT, link-local, multicast, unique-local and IPv4 inside
+    IPv6, single-label or local names. The URL parser gives one spelling of an address (decimal, octal, hex
+    and short IPv4 forms become dotted decimal, IPv6 is compressed, names lower case); trailing dots are
+    taken off here, as DNS ignores them. What cannot be parsed counts as private. */
 function privateHost(hostname) {
-  const host = hostname.replace(/^\[|\]$/g, "").toLowerCase();
-  if (host === "localhost" || /\.(localhost|local|internal|intranet|lan|corp|home\.arpa)$/.test(host)) return true;
-  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return a === 0 || a === 10 || a === 127 || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254) ||
-      (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+  let host;
+  try {
+    host = new URL(`http://${hostname.includes(":") && !hostname.startsWith("[") ? `[${hostname}]` : hostname}/`).hostname;
+  } catch {
+    return true;
   }
-  if (host.includes(":")) return host === "::" || host === "::1" || /^(f[cd]|fe[89ab]|::ffff:)/.test(host);
-  return !host.includes("."); // a single-label name only resolves inside a network
+  host = host.replace(/\.+$/, "");
+  if (host.startsWith("[")) return privateV6(host.slice(1, -1));
+  const v4 = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(host);
+  if (v4) return privateV4(v4.slice(1).map(Number));
+  return PRIVATE_NAMES.test(host) || !host.includes("."); // a single label only resolves inside a network
+}
+
+function privateV4([a, b]) {
+  return a === 0 || a === 10 || a === 127 || a >= 224 || (a === 100 && b >= 64 && b <= 127) ||
+    (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) ||
+    (a === 198 && (b === 18 || b === 19));
+}
+
+/** `address`: as the URL parser writes it, compressed, without brackets. */
+function privateV6(address) {
+  const [head, tail] = address.includes("::") ? address.split("::") : [address, null];
+  const part = (text) => (text ? text.split(":").map((group) => parseInt(group, 16)) : []);
+  const front = part(head);
+  const back = part(tail);
+  const groups = [...front, ...new Array(8 - front.length - back.length).fill(0), ...back];
+  const v4 = (hi, lo) => [hi >> 8, hi & 255, lo >> 8, lo & 255];
+  const [g0, g1, g2] = groups;
+  if (groups.slice(0, 5).every((g) => g === 0) && (groups[5] === 0 || groups[5] === 0xffff)) {
+    return privateV4(v4(groups[6], groups[7])); // ::, ::1, IPv4-compatible and IPv4-mapped
+  }
+  if (g0 === 0x64 && g1 === 0xff9b) return privateV4(v4(groups[6], groups[7])); // NAT64
+  if (g0 === 0x2002) return privateV4(v4(g1, g2)); // 6to4
+  return (g0 & 0xfe00) === 0xfc00 || (g0 & 0xffc0) === 0xfe80 || (g0 & 0xffc0) === 0xfec0 || (g0 & 0xff00) === 0xff00;
 }
 
 /** A public page may not have us read an image on a private network: its alt would tell the page what
@@ -183,54 +215,105 @@ async function mapLimit(items, limit, work) {
 
 // ---------------------------------------------------------------- describing
 
-/** Groups of picture indexes, each small enough for one request to the service. */
-function batches(indexes, pictures) {
+/** Groups of {id, picture}, each small enough for one request to the service. */
+function batches(wanted) {
   const groups = [];
   let group = [];
   let chars = 0;
-  for (const n of indexes) {
-    const size = pictures[n].data.length;
+  for (const item of wanted) {
+    const size = item.picture.data.length;
     if (group.length && (group.length >= BATCH_IMAGES || chars + size > BATCH_CHARS)) {
       groups.push(group);
       group = [];
       chars = 0;
     }
-    group.push(n);
+    group.push(item);
     chars += size;
   }
   if (group.length) groups.push(group);
   return groups;
 }
 
-async function describe(message, sender) {
+/** Each image's answer, handed to deliver({id, ...}) as soon as it is ready, in the order the page sent
+    them (nearest the viewport first): pictures are fetched a group at a time and each group is asked
+    for while the next is fetched, at most PARALLEL_REQUESTS at once. */
+async function describe(message, sender, deliver) {
   const images = Array.isArray(message.images) ? message.images.slice(0, MAX_IMAGES) : [];
   const page = new URL(sender.url);
   const base = await serviceUrl();
-  const pictures = await mapLimit(images, PARALLEL_FETCHES, (image) =>
-    loadPicture(Array.isArray(image.sources) ? image.sources.slice(0, 10).map(String) : [], page)
-  );
-  const results = pictures.map((picture) =>
-    picture.error ? { source: picture.source, action: "skipped", alt: null, reason: picture.error } : null
-  );
-  const wanted = pictures.map((picture, n) => n).filter((n) => results[n] === null);
-  for (const group of batches(wanted, pictures)) {
-    const body = {
-      images: group.map((n) => ({ source: pictures[n].source, data: pictures[n].data, context: images[n].context })),
-    };
-    const response = await fetch(`${base}/describe`, {
+  const running = new Set();
+  let failure = null;
+  for (let start = 0; start < images.length && !failure; start += BATCH_IMAGES) {
+    const ids = images.slice(start, start + BATCH_IMAGES).map((image, n) => start + n);
+    const pictures = await mapLimit(ids, PARALLEL_FETCHES, (id) =>
+      loadPicture(Array.isArray(images[id].sources) ? images[id].sources.slice(0, 10).map(String) : [], page)
+    );
+    const wanted = [];
+    pictures.forEach((picture, n) => {
+      if (picture.error) deliver({ id: ids[n], source: picture.source, action: "skipped", alt: null, reason: picture.error });
+      else wanted.push({ id: ids[n], picture, context: images[ids[n]].context });
+    });
+    for (const group of batches(wanted)) {
+      while (running.size >= PARALLEL_REQUESTS) await Promise.race(running);
+      if (failure) break;
+      const request = askService(base, group, message.ask === true, deliver)
+        .catch((error) => (failure = failure || error))
+        .finally(() => running.delete(request));
+      running.add(request);
+    }
+  }
+  await Promise.all(running);
+  return failure ? { ok: false, error: failure.message } : { ok: true };
+}
+
+/** One request to the service; its NDJSON lines are delivered as they arrive. */
+async function askService(base, group, ask, deliver) {
+  const body = JSON.stringify({
+    images: group.map(({ picture, context }) => ({ source: picture.source, data: picture.data, context })),
+    ask,
+  });
+  for (let tries = 0; ; tries++) {
+    const response = await fetch(`${base}/v1/describe`, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
+      body,
       credentials: "omit",
       signal: AbortSignal.timeout(DESCRIBE_TIMEOUT_MS),
     });
-    const answer = await response.json().catch(() => null);
-    if (!response.ok || !answer || !Array.isArray(answer.images)) {
+    if (response.status === 503 && tries < BUSY_TRIES) {
+      const wait = Math.min(MAX_WAIT_S, Math.max(1, Number(response.headers.get("Retry-After")) || 1));
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      continue;
+    }
+    if (!response.ok) {
+      const answer = await response.json().catch(() => null);
       throw new Error(`the service answered HTTP ${response.status}${answer && answer.error ? `: ${answer.error}` : ""}`);
     }
-    group.forEach((n, i) => (results[n] = answer.images[i]));
+    const answered = new Set();
+    await eachLine(response, (line) => {
+      const result = JSON.parse(line);
+      const item = group[result.index];
+      if (!item || answered.has(result.index)) return;
+      answered.add(result.index);
+      deliver({ ...result, id: item.id });
+    });
+    group.forEach((item, n) => answered.has(n) ||
+      deliver({ id: item.id, source: item.picture.source, action: "skipped", alt: null, reason: "the service did not answer" }));
+    return;
   }
-  return { ok: true, results: results.map((result, id) => ({ id, ...result })) };
+}
+
+async function eachLine(response, handle) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let rest = "";
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const lines = (rest + value).split("\n");
+    rest = lines.pop();
+    for (const line of lines) if (line.trim()) handle(line);
+  }
+  if (rest.trim()) handle(rest);
 }
 
 /** Work that may outlast the worker's idle limit: an extension call every 20 s keeps it alive. */
@@ -251,15 +334,28 @@ function tabKey(tabId) {
   return `tab:${tabId}`;
 }
 
-/** The counts of all frames of a tab, summed; online: false when a frame found the service down. */
+/** The counts of all frames of a tab, summed, and their flagged images; online: false when a frame found
+    the service down. */
 function summed(frames) {
-  const counts = { filled: 0, review: 0, skipped: 0, kept: 0, pending: 0, needed: 0 };
+  const counts = { filled: 0, decorative: 0, review: 0, skipped: 0, kept: 0, pending: 0, needed: 0 };
+  const flagged = [];
   let online = null;
   for (const frame of Object.values(frames)) {
     for (const [name, count] of Object.entries(frame.counts || {})) counts[name] = (counts[name] || 0) + count;
+    flagged.push(...(frame.flagged || []));
     if (frame.online === false || online === null) online = frame.online;
   }
-  return { counts, online };
+  return { counts, online, flagged };
+}
+
+/** A frame's list of flagged images, as the popup shows it: strings only, bounded. */
+function flaggedOf(list) {
+  const text = (value, limit) => (typeof value === "string" ? value.slice(0, limit) : null);
+  return (Array.isArray(list) ? list.slice(0, 100) : []).map((item) => ({
+    source: text(item && item.source, 2000) || "",
+    reason: text(item && item.reason, 500) || "",
+    guess: text(item && item.guess, 500),
+  }));
 }
 
 function recordCounts(message, sender) {
@@ -269,7 +365,7 @@ function recordCounts(message, sender) {
     .then(async () => {
       const key = tabKey(tabId);
       const frames = (await chrome.storage.session.get(key))[key] || {};
-      frames[sender.frameId || 0] = { counts: message.counts, online: message.online };
+      frames[sender.frameId || 0] = { counts: message.counts, online: message.online, flagged: flaggedOf(message.flagged) };
       await chrome.storage.session.set({ [key]: frames });
       await showBadge(tabId, summed(frames));
     })
@@ -300,10 +396,23 @@ async function status(message) {
 
 const HANDLERS = {
   health: () => health(),
-  describe: (message, sender) => keptAlive(describe(message, sender)),
   counts: recordCounts,
   status,
 };
+
+/** A page's content script asks for descriptions over a port: a "result" message for each image as it is
+    answered, then "done". */
+chrome.runtime.onConnect.addListener((port) => {
+  if (port.name !== "describe" || !port.sender || port.sender.id !== chrome.runtime.id) return;
+  let open = true;
+  port.onDisconnect.addListener(() => (open = false));
+  const post = (message) => open && port.postMessage(message);
+  port.onMessage.addListener((message) => {
+    keptAlive(describe(message, port.sender, (result) => post({ type: "result", result })))
+      .catch((error) => ({ ok: false, error: String(error && error.message) }))
+      .then((outcome) => post({ type: "done", ...outcome }));
+  });
+});
 
 chrome.runtime.onMessage.addListener((message, sender, reply) => {
   const handler = sender.id === chrome.runtime.id && message && HANDLERS[message.type];
@@ -311,5 +420,22 @@ chrome.runtime.onMessage.addListener((message, sender, reply) => {
   handler(message, sender).then(reply, (error) => reply({ ok: false, error: String(error && error.message) }));
   return true;
 });
+// ---------------------------------------------------------------- describing on demand
+
+/** "Describe this image" (context menu, on info.srcUrl) or the keyboard command (the focused image): the
+    frame's content script finds the image, asks for its description and speaks it. */
+function askToDescribe(info, tab) {
+  if (!tab || tab.id === undefined) return Promise.resolve();
+  const message = { type: "describe-asked", srcUrl: info.srcUrl || null };
+  const where = info.frameId !== undefined ? { frameId: info.frameId } : {};
+  return chrome.tabs.sendMessage(tab.id, message, where).catch(() => {}); // a page without the content script
+}
+
+chrome.runtime.onInstalled.addListener(() => {
+  chrome.contextMenus.create({ id: "describe-image", title: "Describe this image", contexts: ["image"] }, () =>
+    chrome.runtime.lastError); // already there after an update
+});
+chrome.contextMenus.onClicked.addListener((info, tab) => info.menuItemId === "describe-image" && askToDescribe(info, tab));
+chrome.commands.onCommand.addListener((command, tab) => command === "describe-image" && askToDescribe({}, tab));
 chrome.tabs.onUpdated.addListener((tabId, change) => change.status === "loading" && forget(tabId));
 chrome.tabs.onRemoved.addListener((tabId) => forget(tabId));

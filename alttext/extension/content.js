@@ -9,6 +9,7 @@
   globalThis.__altTextStarted = true;
 
   const MARKER = ["data-alt-generated", "alttext"]; // as fill's default --marker
+  const LIVE_REGION = "alttext-live-region";
   const SCAN_DELAY_MS = 150; // mutations are gathered this long before the page is looked at again
   const RECHECK_MS = 10000; // while the service is down, ask again at most this often
   const WATCHED = [
@@ -18,6 +19,7 @@
   ];
 
   let online = null; // null: not asked yet; then whether the service answered
+  let hedge = false; // write "Appears to be: ..." for a caption under the threshold (popup option, off by default)
   let askedAt = 0;
   let scanTimer = null;
   let scanning = false;
@@ -26,8 +28,9 @@
   // element → what was done: {decision, key, action, alt (written, or null), before (alt before), marked}
   const done = new WeakMap();
   const inFlight = new WeakMap(); // element → the pixel key being described
-  const outcomes = new Map(); // element → filled | review | skipped | kept | pending | needed
-  const noted = new WeakSet();
+  const outcomes = new Map(); // element → filled | decorative | review | skipped | kept | pending | needed
+  const flagged = new Map(); // element → {source, reason, guess}: what the popup lists for a person
+  const MAX_LISTED = 100;
 
   async function send(message) {
     try {
@@ -72,6 +75,7 @@
       found = R.findImages(document); // the page may have changed while we asked
     }
     for (const element of outcomes.keys()) if (!element.isConnected) outcomes.delete(element);
+    for (const element of flagged.keys()) if (!element.isConnected) flagged.delete(element);
     const work = [];
     for (const item of found) {
       const next = settled(item);
@@ -109,8 +113,8 @@
       outcomes.set(element, "needed");
     } else if (decision === R.EMPTY) {
       const before = element.getAttribute("alt");
-      done.set(element, { decision, key: null, action: "filled", alt: "", before, marked: write(element, "") });
-      outcomes.set(element, "filled");
+      done.set(element, { decision, key: null, action: "decorative", alt: "", before, marked: write(element, "") });
+      outcomes.set(element, "decorative");
     } else if (inFlight.get(element) !== key) {
       inFlight.set(element, key);
       outcomes.set(element, "pending");
@@ -118,23 +122,63 @@
     }
   }
 
+  /** Has the service describe `work`, nearest the viewport first, and writes each answer as it comes. */
   async function describe(work) {
-    const images = work.map((item, id) => ({ id, sources: pixels(item.element), context: item.context }));
-    const answer = await send({ type: "describe", images });
+    work.sort((a, b) => distance(a.element) - distance(b.element));
+    const images = work.map((item) => ({ sources: pixels(item.element), context: item.context }));
+    const outcome = await request({ images }, (result) => {
+      if (!work[result.id]) return;
+      apply(work[result.id], result);
+      report();
+    });
+    finish(work, outcome);
+  }
+
+  /** Sends `message` to the service worker over a port; onResult(result) for each image as it is answered;
+      resolves to the outcome ({ok, error}) when all are. */
+  function request(message, onResult) {
+    return new Promise((resolve) => {
+      let port;
+      try {
+        port = chrome.runtime.connect({ name: "describe" });
+      } catch {
+        resolve({ ok: false }); // the extension was reloaded or removed
+        return;
+      }
+      port.onMessage.addListener((answer) => {
+        if (answer.type === "result") onResult(answer.result);
+        else if (answer.type === "done") {
+          port.disconnect();
+          resolve(answer);
+        }
+      });
+      port.onDisconnect.addListener(() => resolve({ ok: false }));
+      port.postMessage(message);
+    });
+  }
+
+  function finish(work, outcome) {
     for (const item of work) if (inFlight.get(item.element) === item.key) inFlight.delete(item.element);
-    if (!answer || !answer.ok) {
+    if (!outcome.ok) {
       online = false; // leave the page as it is; the next look asks the service again
       askedAt = Date.now();
       for (const item of work) if (outcomes.get(item.element) === "pending") outcomes.set(item.element, "needed");
-    } else {
-      for (const result of answer.results) apply(work[result.id], result);
     }
     report();
+  }
+
+  /** How far the element is from the top of the part of the page on screen, in pixels, up or down: those
+      on screen come first, top to bottom, then the nearest. */
+  function distance(element) {
+    const box = element.getBoundingClientRect();
+    if (!box.width && !box.height) return Number.MAX_SAFE_INTEGER; // not laid out: last
+    return box.bottom < 0 ? -box.bottom : Math.max(0, box.top);
   }
 
   /** Write what the service said, unless the image changed meanwhile (an alt appeared, new pixels, a new place). */
   function apply(item, result) {
     const { element } = item;
+    if (inFlight.get(element) === item.key) inFlight.delete(element);
     if (!element.isConnected) return;
     const now = R.decide(element);
     const same = now && now.decision === item.decision && element.getAttribute("alt") === item.alt;
@@ -142,11 +186,16 @@
       schedule();
       return;
     }
-    const alt = typeof result.alt === "string" ? result.alt : null;
+    let alt = typeof result.alt === "string" ? result.alt : null;
+    let action = result.action === "filled" && alt === "" ? "decorative" : result.action;
+    if (alt === null && hedge && item.decision === R.FILL && typeof result.guess === "string" && result.guess) {
+      alt = hedged(result.guess); // under the threshold: the reader chose to hear the guess, as a guess
+      action = "hedged";
+    }
     const marked = alt !== null && write(element, alt);
-    done.set(element, { decision: item.decision, key: item.key, action: result.action, alt, before: item.alt, marked });
-    outcomes.set(element, result.action);
-    if (result.action !== "filled") note(element, result.reason);
+    done.set(element, { decision: item.decision, key: item.key, action, alt, before: item.alt, marked });
+    outcomes.set(element, action);
+    if (action !== "filled" && action !== "decorative") note(element, result.reason, result.guess);
   }
 
   /** Where the pixels are, absolute, best first: what the browser shows, unless that is a placeholder. */
@@ -184,9 +233,10 @@
     if (mine.marked) element.removeAttribute(MARKER[0]);
   }
 
-  function note(element, reason) {
-    if (noted.has(element)) return;
-    noted.add(element);
+  function note(element, reason, guess = null) {
+    if (flagged.has(element)) return;
+    const source = element.currentSrc || R.sources(element)[0] || element.getAttribute("href") || "";
+    flagged.set(element, { source, reason: reason || "", guess: typeof guess === "string" ? guess : null });
     console.info("alttext: needs a person:", reason, element);
   }
 
@@ -194,17 +244,85 @@
     if (reportTimer !== null) return;
     reportTimer = setTimeout(() => {
       reportTimer = null;
-      const counts = { filled: 0, review: 0, skipped: 0, kept: 0, pending: 0, needed: 0 };
+      const counts = { filled: 0, decorative: 0, hedged: 0, review: 0, skipped: 0, kept: 0, pending: 0, needed: 0 };
       for (const action of outcomes.values()) counts[action] = (counts[action] || 0) + 1;
-      send({ type: "counts", online, counts });
+      const listed = [...flagged].filter(([element]) => ["review", "hedged", "skipped"].includes(outcomes.get(element)));
+      send({ type: "counts", online, counts, flagged: listed.slice(0, MAX_LISTED).map(([, item]) => item) });
     }, 100);
   }
+
+  function hedged(guess) {
+    const first = guess.split(" ")[0];
+    const lower = first.length > 1 && first === first.toUpperCase() ? guess : guess[0].toLowerCase() + guess.slice(1);
+    return `Appears to be: ${lower}`;
+  }
+
+  // ---------------------------------------------------------------- describing on demand
+
+  /** An <img> or <input type=image>, or the one image inside a link or button. */
+  function imageAt(node) {
+    if (!(node instanceof Element)) return null;
+    if (node.matches("img, input[type=image i]")) return node;
+    const inside = node.querySelectorAll("img, input[type=image i]");
+    return inside.length === 1 ? inside[0] : null;
+  }
+
+  function askedImage(srcUrl) {
+    const shows = (element) => element && element.isConnected && (!srcUrl || element.currentSrc === srcUrl || element.src === srcUrl);
+    if (shows(pointed)) return pointed;
+    if (srcUrl) return [...document.images].find(shows) || null;
+    return imageAt(document.activeElement);
+  }
+
+  /** The reader asked for a description of an image (context menu: `srcUrl`; keyboard: the focused image,
+      else the one under the pointer): the model's best description, spoken, said to be automatic. */
+  async function describeAsked(srcUrl) {
+    const focused = document.activeElement;
+    if (!srcUrl && (!document.hasFocus() || (focused && /^i?frame$/i.test(focused.localName)))) return; // another frame's
+    const element = askedImage(srcUrl);
+    if (!element) {
+      speak("alttext: no image is focused or under the pointer.");
+      return;
+    }
+    speak("alttext: describing the image.");
+    const sources = [...new Set([srcUrl, ...pixels(element)].filter(Boolean))];
+    let found = null;
+    const outcome = await request({ images: [{ sources, context: {} }], ask: true }, (result) => (found = result));
+    if (found && found.action === "described" && found.alt) speak(`Automatic description, may be wrong: ${found.alt}`);
+    else speak(`alttext could not describe this image: ${(found && found.reason) || outcome.error || "the service is not running"}.`);
+  }
+
+  /** Says `text` through a polite live region of our own (visually hidden). */
+  function speak(text) {
+    let region = document.getElementById(LIVE_REGION);
+    if (!region) {
+      region = document.createElement("div");
+      region.id = LIVE_REGION;
+      region.setAttribute("role", "status");
+      region.setAttribute(MARKER[0], MARKER[1]);
+      region.style.cssText = "position:absolute;width:1px;height:1px;margin:-1px;padding:0;border:0;" +
+        "overflow:hidden;clip-path:inset(50%);white-space:nowrap";
+      document.body.append(region);
+    }
+    region.textContent = text;
+  }
+
+  let pointed = null; // the image last right-clicked or under the pointer
+  const point = (event) => (pointed = imageAt(event.target) || pointed);
+  document.addEventListener("contextmenu", point, true);
+  document.addEventListener("mouseover", point, true);
+  chrome.storage.local.get("hedge").then((stored) => (hedge = stored.hedge === true), () => {});
+  chrome.storage.onChanged.addListener((changes, area) => {
+    if (area === "local" && changes.hedge) hedge = changes.hedge.newValue === true;
+  });
 
   chrome.runtime.onMessage.addListener((message) => {
     if (message && message.type === "rescan") {
       askedAt = 0;
       if (online === false) online = null;
       schedule(0);
+    } else if (message && message.type === "describe-asked") {
+      describeAsked(typeof message.srcUrl === "string" ? message.srcUrl : null);
     }
   });
   new MutationObserver(() => schedule()).observe(document, {

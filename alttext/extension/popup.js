@@ -3,6 +3,8 @@
 
 const LABELS = [
   ["filled", "Alt text written"],
+  ["decorative", 'Marked decorative (alt="")'],
+  ["hedged", "Written as a guess (“Appears to be: …”)"],
   ["review", "Flagged for a person"],
   ["skipped", "Skipped (image not readable)"],
   ["kept", "Kept as they were"],
@@ -48,16 +50,43 @@ function showCounts(page) {
   }
 }
 
+/** Each flagged image: where it is, why a person should look, and what the model guessed (not written). */
+function showFlagged(flagged) {
+  const list = document.getElementById("flagged");
+  list.replaceChildren();
+  document.getElementById("flagged-section").hidden = !flagged.length;
+  for (const { source, reason, guess } of flagged) {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = /^https?:/.test(source) ? source : "#";
+    link.target = "_blank";
+    link.textContent = !source ? "an image without a source" : source.startsWith("data:") ? "an inline image" :
+      source.split(/[/?#]/).filter(Boolean).pop();
+    item.append(link, `: ${reason || "no reason given"}`);
+    if (guess) {
+      const said = document.createElement("q");
+      said.textContent = guess;
+      item.append(document.createElement("br"), "The model's guess: ", said);
+    }
+    list.append(item);
+  }
+}
+
 async function show() {
   const id = await tabId();
   const status = await chrome.runtime.sendMessage({ type: "status", tabId: id });
   showService(status.service);
   showCounts(status.page);
+  showFlagged(status.page.flagged || []);
   document.getElementById("url").value = status.service.serviceUrl;
   if (status.service.ok && id !== null && status.page.counts.needed) {
     chrome.tabs.sendMessage(id, { type: "rescan" }).catch(() => {}); // it was down when the page loaded
   }
 }
+
+const hedge = document.getElementById("hedge");
+chrome.storage.local.get("hedge").then((stored) => (hedge.checked = stored.hedge === true));
+hedge.addEventListener("change", () => chrome.storage.local.set({ hedge: hedge.checked }));
 
 document.getElementById("address").addEventListener("submit", async (event) => {
   event.preventDefault();
