@@ -74,6 +74,7 @@ from alttext.options import (
 from alttext.report import FILLED, SKIPPED
 from alttext.resolve import Placeholder, check_image
 from alttext.scan import EMPTY, FILL, context_decision
+from alttext.wording import neutral
 
 EXTENSION_DIR = Path(__file__).resolve().parent / "extension"
 DEFAULT_PORT = 8765
@@ -360,10 +361,16 @@ class Service:
         if ask:
             if found.action == "error":
                 return answer(pending.index, pending.source, SKIPPED, reason=found.reason, found=found)
-            return answer(pending.index, pending.source, DESCRIBED, found.alt, found.reason, found)
+            return answer(pending.index, pending.source, DESCRIBED, found.alt or guess_of(found), found.reason, found)
         action, alt, reason = pipeline.outcome(pending.decision, pending.reason, found, self.min_confidence)
-        guess = found.alt if alt is None and found.action == "alt" else None
+        guess = guess_of(found) if alt is None else None
         return answer(pending.index, pending.source, action, alt, reason, found, guess)
+
+
+def guess_of(found: Description) -> str | None:
+    """The model's sentence where nothing is written: a guess the reader may ask to hear, hedged,
+    without the words that guess gender or age."""
+    return neutral(found.caption) if found.caption else None
 
 
 def decide_context(context) -> tuple[str, str]:
