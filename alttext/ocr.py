@@ -103,7 +103,7 @@ def line_cuts(picture: Image.Image, boxes: list[list]) -> list[Image.Image]:
     cuts = []
     first = sorted((b for b in boxes if b[5] >= MIN_SCORE), key=lambda b: b[1])[:LINE_COUNT]
     for left, top, right, bottom, _, _ in first:
-        pad = (bottom - top) / 8
+        pad = (bottom - top) / 50  # tight: a neighbouring line or frame in the cut is read as letters
         cut = ImageOps.grayscale(picture.crop((max(0, left - 2 * pad), max(0, top - pad),
                                                min(picture.width, right + 2 * pad), min(picture.height, bottom + pad))))
         if min(cut.size) < 2:
