@@ -13,6 +13,7 @@ import typer
 from alttext import __version__, fill_cli, serve
 from alttext.errors import AltTextError, ModelError, SourceError
 from alttext.options import (
+    OCR_BUDGET_S,
     BatchOption,
     BeamOption,
     DeviceOption,
@@ -103,7 +104,7 @@ def caption(
     batch_size: BatchOption = 16,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for a URL.")] = 10.0,
     kind_action: KindActionOption = None,
-    ocr_timeout: OcrTimeoutOption = 15.0,
+    ocr_timeout: OcrTimeoutOption = OCR_BUDGET_S,
     min_confidence: MinConfidenceOption = None,
 ):
     """Print alt text for each image: SOURCE<TAB>ALT, one line per image."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -22,7 +22,7 @@ from alttext.evidence import Evidence, Policy, decide
 from alttext.imagenet import ImageNetHead, load_imagenet
 from alttext.images import open_image, squash
 from alttext.kinds import DEFAULT_ACTIONS, UNKNOWN, Kind, KindHead, decoration_rule, image_stats, load_head
-from alttext.ocr import MAX_SIDE, Reader, Reading
+from alttext.ocr import MAX_SIDE, Reader, Reading, language
 
 
 @dataclass
@@ -70,6 +70,7 @@ class Look:
     stats: np.ndarray  # alttext.kinds.STAT_NAMES, of the original image
     picture: Image.Image  # the original, at most MAX_SIDE pixels on its long side
     rule: str | None  # why it is unmistakably decoration, when it is
+    lang: str | None = None  # the page's language at the image (an item's optional third part)
 
 
 class Describer:
@@ -107,13 +108,13 @@ class Describer:
                          f"neighbours:{consensus}", f"confidence:{confidence}", f"evidence:{evidence}", ocr, *changed])
 
     def _look(self, item: tuple[str, bytes]) -> Look | Description:
-        source, data = item
+        source, data, *lang = item
         try:
             picture = open_image(data, source)
         except SourceError as e:
             return Description(source, "error", reason=e.reason)
         look = Look(squash(picture, self.captioner.input_size), image_stats(picture), picture,
-                    decoration_rule(picture, source))
+                    decoration_rule(picture, source), lang[0] if lang else None)
         picture.thumbnail((MAX_SIDE, MAX_SIDE))
         return look
 
@@ -175,10 +176,10 @@ class Describer:
         if action == "review":
             why = REVIEW_WHY.get(kind.name, "a person should write it")
             return Description(source, "review", kind=kind.name, reason=f"{note}: {why}")
-        reading = self.reader.read(look.picture)
+        reading = self.reader.read(look.picture, look.lang)
         if action == "words":
             return words_description(source, kind, reading)
-        return screenshot_description(source, kind, reading)
+        return screenshot_description(source, kind, reading, look.lang)
 
     def _captioned(self, source: str, kind: Kind, cap: Caption, evidence: Evidence) -> Description:
         confidence = round(cap.confidence, 4)
@@ -211,22 +212,54 @@ def apply_floor(found: Description, floor: float) -> Description:
                        caption=found.caption, evidence=found.evidence)
 
 
+def unread(reading: Reading, part: str) -> str:
+    """Why OCR's words are not written: it failed, the engines disagreed, or it read nothing."""
+    if reading.failure:
+        return reading.failure
+    if reading.guess:
+        return f"OCR's two engines did not read {part} alike, so none is written (one read {reading.guess!r})"
+    return "no words were read with confidence"
+
+
 def words_description(source: str, kind: Kind, reading: Reading) -> Description:
-    """The words as the alt text; a flag when none were read."""
+    """The words as the alt text when both OCR engines read them alike; else a flag."""
     note = kind.note()
     if reading.failure or not reading.text:
-        why = reading.failure or "no words were read with confidence"
-        return Description(source, "review", kind=kind.name, reason=f"{note}: {why}")
-    return Description(source, "alt", reading.text, kind=kind.name, reason=f"{note}: its words, read by OCR")
+        return Description(source, "review", kind=kind.name, reason=f"{note}: {unread(reading, 'every word')}")
+    return Description(source, "alt", reading.text, kind=kind.name,
+                       reason=f"{note}: its words, read alike by two OCR engines")
 
 
-def screenshot_description(source: str, kind: Kind, reading: Reading) -> Description:
-    """'Screenshot of TITLE.' from its top line of words, always flagged: a person knows what it shows."""
+# A screenshot's alt in the page's language: (with a title, without). Languages not here get no alt.
+SCREENSHOT_WORDS = {"en": ("Screenshot of {}.", "Screenshot."), "de": ("Bildschirmfoto: {}.", "Bildschirmfoto."),
+                    "fr": ("Capture d'écran : {}.", "Capture d'écran."),
+                    "es": ("Captura de pantalla: {}.", "Captura de pantalla."),
+                    "nl": ("Schermafbeelding: {}.", "Schermafbeelding."),
+                    "ja": ("スクリーンショット：{}。", "スクリーンショット。")}
+
+
+def screenshot_description(source: str, kind: Kind, reading: Reading, lang: str | None = None) -> Description:
+    """'Screenshot of TITLE.' (in the page's language) from its top line when both OCR engines read it
+    alike, 'Screenshot.' when they did not; always flagged: a person knows what it shows. Nothing is
+    written when OCR failed or the page's language has no wording here."""
+    note, ask = kind.note(), "a person should say what it shows"
+    wording = SCREENSHOT_WORDS.get(language(lang))
+    if reading.failure or wording is None:
+        why = reading.failure or f"no wording for a screenshot in the page's language {language(lang)!r}"
+        return Description(source, "review", kind=kind.name, reason=f"{note}: {why}; {ask}")
     title = reading.title.rstrip(" .:;,")
-    alt = f"Screenshot of {title}." if title else "Screenshot."
-    why = reading.failure or ("titled by its top line of words" if title else "no words were read with confidence")
-    reason = f"{kind.note()}: {why}; a person should say what it shows"
-    return Description(source, "review", alt, kind=kind.name, reason=reason)
+    alt = wording[0].format(title) if title else wording[1]
+    why = "titled by its top line, read alike by two OCR engines" if title else unread(reading, "its top line")
+    return Description(source, "review", alt, kind=kind.name, reason=f"{note}: {why}; {ask}")
+
+
+def flag_repeats(found: list[Description]) -> list[Description]:
+    """One page's descriptions, each screenshot whose alt another screenshot on the page also got
+    marked in its reason: a person must tell them apart (fill runs it per page)."""
+    alts = [d.alt for d in found if d.kind == "screenshot" and d.alt]
+    return [replace(d, reason=f"{d.reason}; {alts.count(d.alt)} screenshots on this page got this same alt, "
+                              "a person should tell them apart")
+            if d.kind == "screenshot" and d.alt and alts.count(d.alt) > 1 else d for d in found]
 
 
 def digest_of(value) -> str:
@@ -234,7 +267,7 @@ def digest_of(value) -> str:
 
 
 def make_describer(model=None, device: str = "auto", batch_size: int = 16, beam_size: int | None = None,
-                   on_device_note=None, actions: dict[str, str] | None = None, ocr_timeout: float = 15.0) -> Describer:
+                   on_device_note=None, actions: dict[str, str] | None = None, ocr_timeout: float = 60.0) -> Describer:
     """Load the bundle and its kind head (raises ModelError); say where it runs through on_device_note(line)."""
     bundle = load_bundle(model, device)
     head = load_head(bundle.path, bundle.meta)

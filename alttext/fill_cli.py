@@ -12,6 +12,7 @@ from alttext import fill as pipeline
 from alttext.errors import AltTextError
 from alttext.fetch import is_url
 from alttext.options import (
+    OCR_BUDGET_S,
     BatchOption,
     DeviceOption,
     KindActionOption,
@@ -75,7 +76,7 @@ def fill(
     device: DeviceOption = "auto",
     batch_size: BatchOption = 16,
     kind_action: KindActionOption = None,
-    ocr_timeout: OcrTimeoutOption = 15.0,
+    ocr_timeout: OcrTimeoutOption = OCR_BUDGET_S,
 ) -> None:
     """Write alt text for every image that needs it, changing no other byte."""
     if any(is_url(t) for t in targets) and out is None and not (dry_run or diff):

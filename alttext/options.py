@@ -25,7 +25,9 @@ KindActionOption = Annotated[
     typer.Option("--kind-action", metavar="KIND=ACTION",
                  help="What to write for a kind of image, e.g. art=caption; repeatable (README: 'Image kinds')."),
 ]
-OcrTimeoutOption = Annotated[float, typer.Option("--ocr-timeout", min=0.1, help="Seconds OCR may spend on one image.")]
+OCR_BUDGET_S = 60.0  # CPU seconds, not wall seconds: a busy machine must not change what is written
+OcrTimeoutOption = Annotated[float, typer.Option(
+    "--ocr-timeout", min=0.1, help="CPU seconds OCR may spend on one image; past them it is flagged.")]
 
 
 def say(line: str) -> None:

@@ -61,6 +61,7 @@ from alttext.fetch import MAX_BYTES
 from alttext.fill_cli import load_describer
 from alttext.images import decoded_pixels
 from alttext.options import (
+    OCR_BUDGET_S,
     BatchOption,
     DeviceOption,
     KindActionOption,
@@ -663,7 +664,7 @@ def serve(
     batch_size: BatchOption = 16,
     min_confidence: MinConfidenceOption = None,
     kind_action: KindActionOption = None,
-    ocr_timeout: OcrTimeoutOption = 15.0,
+    ocr_timeout: OcrTimeoutOption = OCR_BUDGET_S,
 ) -> None:
     """Describe images for the browser extension, on http://127.0.0.1:8765, until Ctrl-C."""
     if extension_path:
