@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from alttext import fill as pipeline
+from alttext.decisions import DecisionsError
 from alttext.errors import AltTextError
 from alttext.fetch import is_url
 from alttext.options import (
@@ -25,6 +26,7 @@ from alttext.options import (
 )
 from alttext.pages import HTML_SUFFIXES, local_files
 from alttext.report import check_lines, summary, write_json, write_review
+from alttext.scan import SUSPICIOUS
 
 TargetsArgument = Annotated[
     list[str], typer.Argument(help="HTML files, site directories (recursively) or http(s) URLs.")
@@ -61,6 +63,18 @@ def fill(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help='Replace alt text a person wrote (never alt="").')
     ] = False,
+    overwrite_suspicious: Annotated[
+        bool, typer.Option("--overwrite-suspicious",
+                           help='Replace only alt text that says nothing: a file name, "image", "Click here".')
+    ] = False,
+    decisions: Annotated[
+        Path | None, typer.Option("--decisions", help="The site's decisions file (default: .alttext.json at "
+                                  "the site root, when there is one).", dir_okay=False)
+    ] = None,
+    reuse: Annotated[
+        bool, typer.Option("--reuse/--no-reuse", help="Give a picture the alt a person wrote for the same "
+                           "picture on another page.")
+    ] = True,
     fill_titled: Annotated[
         bool, typer.Option("--fill-titled", help="Also fill images that have only a title.")
     ] = False,
@@ -93,16 +107,22 @@ def fill(
         dry_run=dry_run,
         diff=diff,
         min_confidence=min_confidence,
-        overwrite=overwrite,
+        overwrite=overwrite or (SUSPICIOUS if overwrite_suspicious else False),
         fill_titled=fill_titled,
         crawl_depth=crawl_depth,
         marker=parse_marker(marker),
         thumbnails=review is not None,
+        reuse=reuse,
+        decisions=decisions,
     )
     if out is not None and not (dry_run or diff):
         make_out_dir(out)
     describer = load_describer(model, device, batch_size, options, kind_actions(kind_action), ocr_timeout)
-    run = pipeline.fill(targets, describer, options)
+    try:
+        run = pipeline.fill(targets, describer, options)
+    except DecisionsError as error:
+        say(str(error))
+        raise typer.Exit(1) from None
     say(summary(run.records, run.pages, len(run.failures)))
     write_reports(run, report, review)
     raise typer.Exit(1 if run.failed else 0)

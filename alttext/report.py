@@ -34,6 +34,7 @@ class Record:
     confidence: float | None = None
     reason: str | None = None
     kind: str | None = None
+    origin: str | None = None  # where the alt came from: "model", "decision" (the site's file), "reused"
     thumbnail: str | None = None  # data: URI, for the review page only
 
     def as_json(self) -> dict:
@@ -58,6 +59,10 @@ def summary(records: list[Record], pages: int, failed: int) -> str:
         f"  skipped: {actions[SKIPPED]}",
         f"  kept as they were: {actions[KEPT]}",
     ]
+    origins = Counter(r.origin for r in records if r.action != SKIPPED)
+    for origin, words in (("decision", "from the site's decisions"), ("reused", "reused from the site's pages")):
+        if origins[origin]:
+            lines.append(f"  {words}: {origins[origin]}")
     kinds = Counter(r.kind for r in records if r.kind)
     if kinds:
         lines.append("  kinds: " + ", ".join(f"{kind} {count}" for kind, count in kinds.most_common()))

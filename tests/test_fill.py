@@ -27,8 +27,8 @@ JPEG = encode(gradient((80, 60)), "JPEG")
 DOT = encode(gradient((1, 1)), "PNG")
 
 
-def gen(data: bytes) -> bytes:
-    return f' alt="{caption_of(data)}" data-alt-generated="alttext"'.encode()
+def gen(data: bytes, state: str = "") -> bytes:
+    return f' alt="{caption_of(data)}" data-alt-generated="alttext{state}"'.encode()
 
 
 @pytest.fixture(autouse=True)
@@ -45,9 +45,10 @@ def site(tmp_path) -> Path:
     (root / "img" / "a.png").write_bytes(PNG)
     (root / "img" / "b.jpg").write_bytes(JPEG)
     (root / "img" / "copy-of-a.png").write_bytes(PNG)
+    (root / "img" / "rule.png").write_bytes(DOT)
     (root / "index.html").write_bytes(
         b"<!DOCTYPE html>\r\n<html><body>\r\n<IMG SRC='img/a.png'>\r\n"
-        b"<img src=/img/b.jpg alt=''>\r\n<a href=docs/><img src=img/copy-of-a.png></a>\r\n"
+        b"<img src=/img/rule.png alt=''>\r\n<a href=docs/><img src=img/copy-of-a.png></a>\r\n"
         b"</body></html>\r\n"
     )
     (root / "docs" / "index.htm").write_bytes(
@@ -68,8 +69,8 @@ def test_directory_is_filled_in_place_byte_exact_and_mode_kept(site):
     result = run([site], describer)
     assert (site / "index.html").read_bytes() == (
         b"<!DOCTYPE html>\r\n<html><body>\r\n<IMG SRC='img/a.png'" + gen(PNG) + b">\r\n"
-        b"<img src=/img/b.jpg alt=''>\r\n<a href=docs/><img src=img/copy-of-a.png"
-        + gen(PNG)
+        b"<img src=/img/rule.png alt=''>\r\n<a href=docs/><img src=img/copy-of-a.png"
+        + gen(PNG, " review")
         + b"></a>\r\n</body></html>\r\n"
     )
     assert (site / "docs" / "index.htm").read_bytes() == (
@@ -220,6 +221,7 @@ def test_reports(site, tmp_path):
         "confidence": confidence_of(PNG),
         "reason": "missing alt",
         "kind": "photo",
+        "origin": "model",
     }
     result.records[0].alt = '<script>alert("x")</script>'
     write_review(tmp_path / "review.html", result.records)
