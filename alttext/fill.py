@@ -1,4 +1,4 @@
-"""`fill` and `check`: pages → images that need alt → image bytes → captions → patched pages.
+"""`fill`: pages → images that need alt → image bytes → captions → patched pages.
 
 Before any page is written, a first pass reads the pictures that people gave alt text (reuse.py). Then
 pages (from pages.py) are handled in batches: every page of a batch is scanned, the images they need
@@ -30,7 +30,7 @@ from alttext.pages import PageJob, count_pages, pages, site_root
 from alttext.report import FILLED, FOR_REVIEW, KEPT, SKIPPED, Progress, Record, short, thumbnail
 from alttext.resolve import Locator, Placeholder, check_image, load, locate
 from alttext.reuse import SiteAlts, Written, human_alt
-from alttext.scan import EMPTY, FILL, KEEP, NEEDS_ALT, REPORT, REVIEW, Image
+from alttext.scan import EMPTY, FILL, KEEP, REPORT, REVIEW, Image
 from alttext.splice import MARKER, alt_edit, apply, review_marker
 
 Describe = Callable[[list[tuple[str, bytes]]], list[Description]]
@@ -381,19 +381,3 @@ def _note_failures(batch: list, run: Run, progress: Progress) -> list[PageJob]:
             run.failures.append(failure)
             progress.line(f"alttext: {failure}")
     return [job for job in batch if isinstance(job, PageJob)]
-
-
-def check(targets: list[str], options: Options, progress: Progress | None = None) -> Run:
-    """List every image that needs alt text or a person's review; write nothing."""
-    progress = progress or Progress(total=count_pages(targets, options))
-    run = Run()
-    for job in pages(targets, options):
-        if isinstance(job, SourceError):
-            _note_failures([job], run, progress)
-            continue
-        needing = [i for i in job.scan.images if i.decision in NEEDS_ALT]
-        run.pages += 1
-        run.records += [Record(job.name, i.line, i.source, i.decision, reason=i.reason) for i in needing]
-        progress.advance(1, len(job.scan.images))
-    progress.done()
-    return run

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from alttext import check as checking
 from alttext import fill as pipeline
 from alttext.decisions import DecisionsError
 from alttext.errors import AltTextError
@@ -25,7 +28,7 @@ from alttext.options import (
     say,
 )
 from alttext.pages import HTML_SUFFIXES, local_files
-from alttext.report import check_lines, summary, write_json, write_review
+from alttext.report import summary, write_json, write_review
 from alttext.scan import SUSPICIOUS
 
 TargetsArgument = Annotated[
@@ -128,15 +131,39 @@ def fill(
     raise typer.Exit(1 if run.failed else 0)
 
 
-def check(targets: TargetsArgument, crawl_depth: CrawlOption = 0, root: RootOption = None) -> None:
-    """List every image that needs alt text or a person's review; exit 1 when there is any."""
+def check(
+    targets: TargetsArgument,
+    crawl_depth: CrawlOption = 0,
+    root: RootOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of findings, not lines.")] = False,
+    fail_on: Annotated[
+        str, typer.Option("--fail-on", help="Which findings make the exit code 1, comma-separated: "
+                          "missing (no alt), review (machine alt not reviewed yet), suspicious (a person's "
+                          'alt that says nothing); "" for none.')
+    ] = ",".join(checking.SEVERITIES),
+) -> None:
+    """List every image that needs a person: no alt, machine alt awaiting review, or suspicious alt."""
+    failing = parse_severities(fail_on)
     check_targets(targets, root, None)
-    run = pipeline.check(targets, pipeline.Options(crawl_depth=crawl_depth, root=root))
-    for line in check_lines(run.records):
-        typer.echo(line)
-    needing = len({record.page for record in run.records})
-    say(f"{len(run.records)} images need alt text or review, in {needing} of {run.pages} pages")
-    raise typer.Exit(1 if run.records or run.failures else 0)
+    run = checking.check(targets, pipeline.Options(crawl_depth=crawl_depth, root=root))
+    if as_json:
+        typer.echo(json.dumps([f.as_json() for f in run.findings], indent=1, ensure_ascii=False))
+    for finding in [] if as_json else run.findings:
+        typer.echo(finding.text())
+    counts = Counter(f.severity for f in run.findings)
+    needing = len({f.page for f in run.findings})
+    say(f"{len(run.findings)} images need alt text or review, in {needing} of {run.pages} pages ("
+        + ", ".join(f"{severity} {counts[severity]}" for severity in checking.SEVERITIES) + ")")
+    raise typer.Exit(1 if counts.keys() & failing or run.failures else 0)
+
+
+def parse_severities(text: str) -> set[str]:
+    found = {word.strip() for word in text.split(",") if word.strip()}
+    unknown = found - set(checking.SEVERITIES)
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(sorted(unknown))}: not one of {', '.join(checking.SEVERITIES)}",
+                                 param_hint="--fail-on")
+    return found
 
 
 def check_targets(targets: list[str], root: Path | None, out: Path | None) -> None:

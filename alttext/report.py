@@ -72,10 +72,6 @@ def summary(records: list[Record], pages: int, failed: int) -> str:
     return "\n".join(lines)
 
 
-def check_lines(records: list[Record]) -> list[str]:
-    return [f"{r.page}:{r.line}: {short(r.source) or '(no source)'}: {r.reason}" for r in records]
-
-
 def write_json(path: Path, records: list[Record]) -> None:
     text = json.dumps([r.as_json() for r in records], indent=1, ensure_ascii=False)
     path.write_text(text + "\n", encoding="utf-8")

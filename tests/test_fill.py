@@ -345,7 +345,11 @@ def test_cli_check_lists_what_needs_alt_and_gates(site, monkeypatch):
         f"{site / 'docs' / 'index.htm'}:1: /img/a.png/: missing alt",
     ]
     assert invoke(app, "fill", site).exit_code == 0
-    assert invoke(app, "check", site).exit_code == 0
+    after = invoke(app, "check", site)  # the link's image: written, flagged, not reviewed yet
+    assert after.exit_code == 1 and after.stdout.splitlines() == [
+        f"{site / 'index.html'}:5: img/copy-of-a.png: machine alt awaiting a person's review: “{caption_of(PNG)}”"
+    ]
+    assert invoke(app, "check", site, "--fail-on", "missing,suspicious").exit_code == 0
 
 
 def test_cli_check_on_a_url_with_crawl(monkeypatch):
@@ -519,7 +523,8 @@ def test_remote_images_on_a_local_site_only_when_asked(tmp_path):
 def test_cli_check_counts_the_pages_that_need_work(site, monkeypatch):
     (site / "done.html").write_bytes(b"<img src=img/a.png alt='A gradient.'>")
     result = invoke(cli_app(monkeypatch), "check", site)
-    assert result.stderr.splitlines()[-1] == "alttext: 4 images need alt text or review, in 2 of 3 pages"
+    assert result.stderr.splitlines()[-1] == (
+        "alttext: 4 images need alt text or review, in 2 of 3 pages (missing 4, review 0, suspicious 0)")
 
 
 @pytest.mark.parametrize("command", ["fill", "check"])
