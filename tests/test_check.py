@@ -13,6 +13,8 @@ import alttext.describe
 from alttext import fill_cli
 from alttext.suspicious import codes
 
+pytestmark = pytest.mark.usefixtures("private_cache")
+
 PICTURES = {name: encode(gradient((20 + i, 20)), "PNG") for i, name in enumerate([*"abcdefghijk", "home"])}
 
 PAGE = """<!DOCTYPE html>
@@ -29,11 +31,6 @@ PAGE = """<!DOCTYPE html>
 <img src=j.png alt="Our logo.">
 """
 OTHER = '<img src=k.png alt="Our logo."><img src=j.png alt="Our logo.">'
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALTTEXT_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ import alttext.describe
 from alttext import fill_cli
 from alttext.decisions import dumps
 
+pytestmark = pytest.mark.usefixtures("private_cache")
+
 LOGO = encode(gradient((40, 30)), "PNG")
 PHOTO = encode(gradient((64, 48)), "JPEG")
 
@@ -29,11 +31,6 @@ class Refusing(FakeDescriber):
     def __call__(self, items):
         assert not [s for s, data in items if data in self.forbidden], "the model ran for a picture the site knows"
         return super().__call__(items)
-
-
-@pytest.fixture(autouse=True)
-def cache_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("ALTTEXT_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture
