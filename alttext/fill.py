@@ -26,6 +26,7 @@ from alttext.decisions import Answer, SiteDecisions
 from alttext.describe import Description, apply_floor
 from alttext.errors import AltTextError, SourceError
 from alttext.fetch import is_url
+from alttext.hints import suggestions
 from alttext.pages import PageJob, count_pages, pages, site_root
 from alttext.report import FILLED, FOR_REVIEW, KEPT, SKIPPED, Progress, Record, short, thumbnail
 from alttext.resolve import Locator, Placeholder, check_image, load, locate
@@ -350,6 +351,7 @@ class Filling:
         record = Record(job.name, image.line, image.source, KEPT, reason=image.reason)
         if image.decision == KEEP:
             return record, None
+        record.suggestions = suggestions(image) or None
         if image.decision == REPORT:
             record.action = FOR_REVIEW
             return record, None

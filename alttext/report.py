@@ -35,6 +35,7 @@ class Record:
     reason: str | None = None
     kind: str | None = None
     origin: str | None = None  # where the alt came from: "model", "decision" (the site's file), "reused"
+    suggestions: list[str] | None = None  # page context that may say what it shows (hints.py)
     thumbnail: str | None = None  # data: URI, for the review page only
 
     def as_json(self) -> dict:
@@ -127,6 +128,8 @@ def _review_row(record: Record) -> str:
     alt = "(none)" if record.alt is None else f"“{esc(record.alt)}”"
     confidence = "" if record.confidence is None else f"{record.confidence:.2f}"
     flags = esc(f"{record.action}: {record.reason}" if record.reason else record.action)
+    if record.suggestions:
+        flags += "<br>Suggestions from the page: " + "; ".join(f"“{esc(s)}”" for s in record.suggestions)
     return (
         f'<tr class="{esc(record.action)}"><td>{picture}<br><small>{esc(short(record.source))}'
         f"</small></td><td>{esc(record.page)}:{record.line}</td><td>{esc(record.kind or '')}</td><td>{alt}</td>"

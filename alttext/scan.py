@@ -151,6 +151,8 @@ class Image:
     generated: str | None = None  # the value of fill's marker, when it has one
     context: str = PLAIN
     nearby_text: str = ""  # the text of the link, button, paragraph or cell around it
+    figcaption: str = ""  # for an image that needs alt: the caption of the <figure> it is in
+    title: str = ""  # for an image that needs alt: its title attribute
 
     @property
     def source(self) -> str:
@@ -490,6 +492,8 @@ class Rules:
             generated=element.attr(GENERATED),
             context=self.context(element),
             nearby_text=nearby_text(element) if alt_text and alt_text.strip() else "",
+            figcaption=figure_caption(element) if decision in NEEDS_ALT else "",
+            title=(element.attr("title") or "").strip() if decision in NEEDS_ALT else "",
         )
 
     def context(self, element: Element) -> str:
@@ -636,6 +640,15 @@ def nearby_text(element: Element) -> str:
         if node.html and (node.name in REDUNDANT_PARENTS or node.value("role") == "button"):
             return node.node.to_text()
     return ""
+
+
+def figure_caption(element: Element) -> str:
+    """The text of the <figcaption> of the nearest <figure> around the element ("" when none)."""
+    figure = next((node for node in element.ancestors() if node.html and node.name == "figure"), None)
+    if figure is None:
+        return ""
+    captions = [child for child in figure.node.children if getattr(child, "name", None) == "figcaption"]
+    return captions[0].to_text() if captions else ""
 
 
 def _line(page: Page, index: int) -> int:

@@ -222,6 +222,7 @@ def test_reports(site, tmp_path):
         "reason": "missing alt",
         "kind": "photo",
         "origin": "model",
+        "suggestions": None,
     }
     result.records[0].alt = '<script>alert("x")</script>'
     write_review(tmp_path / "review.html", result.records)

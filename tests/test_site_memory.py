@@ -159,3 +159,18 @@ def test_decisions_path_and_bad_files_are_one_line(site, tmp_path, monkeypatch):
     assert {p: p.read_bytes() for p in site.rglob("*.html") if p.name != "new.html"} == before
     missing = fill(monkeypatch, FakeDescriber(), site, "--decisions", tmp_path / "none.json")
     assert missing.exit_code == 1 and "no such decisions file" in missing.stderr
+
+
+def test_page_context_is_offered_as_suggestions_not_written(site, tmp_path, monkeypatch):
+    (site / "img" / "team-photo_2026@2x.png").write_bytes(PHOTO)
+    (site / "team.html").write_bytes(
+        b"<figure><img src=img/team-photo_2026@2x.png title='At the meetup'>"
+        b"<figcaption>The team in Lyon, 2026.</figcaption></figure>\n<img src=img/IMG_0436.png>")
+    (site / "img" / "IMG_0436.png").write_bytes(PHOTO)
+    result = fill(monkeypatch, FakeDescriber(), site / "team.html", "--fill-titled", "--report", tmp_path / "r.json",
+                  "--review", tmp_path / "review.html")
+    assert result.exit_code == 0, result.output
+    found = [r["suggestions"] for r in records(tmp_path / "r.json")]
+    assert found == [["The team in Lyon, 2026.", "At the meetup", "Team photo"], None]
+    assert caption_of(PHOTO).encode() in (site / "team.html").read_bytes()
+    assert "Suggestions from the page: “The team in Lyon, 2026.”" in (tmp_path / "review.html").read_text()
