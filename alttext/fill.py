@@ -1,8 +1,11 @@
-"""`fill` and `check`: pages → images that need alt → image bytes → captions → patched pages.
+"""`fill`: pages → images that need alt → image bytes → captions → patched pages.
 
-Pages (from pages.py) are handled in batches: every page of a batch is scanned, the images they need
-are loaded in parallel (each distinct image once per run), the ones not in the cache (cache.py) are
-captioned in one call, and each page is then spliced and written atomically before the next batch starts.
+Before any page is written, a first pass reads the pictures that people gave alt text (reuse.py). Then
+pages (from pages.py) are handled in batches: every page of a batch is scanned, the images they need
+are loaded in parallel (each distinct image once per run); a person's decision in the site's decisions
+file (decisions.py) or a person's alt for the same picture on another page answers first; the rest not
+in the cache (cache.py) are captioned in one call, and each page is then spliced and written atomically
+before the next batch starts.
 """
 
 from __future__ import annotations
@@ -19,13 +22,17 @@ from typing import BinaryIO
 
 from alttext import atomic
 from alttext.cache import Cache
+from alttext.decisions import Answer, SiteDecisions
 from alttext.describe import Description, apply_floor
 from alttext.errors import AltTextError, SourceError
-from alttext.pages import PageJob, count_pages, pages
+from alttext.fetch import is_url
+from alttext.hints import suggestions
+from alttext.pages import PageJob, count_pages, pages, site_root
 from alttext.report import FILLED, FOR_REVIEW, KEPT, SKIPPED, Progress, Record, short, thumbnail
 from alttext.resolve import Locator, Placeholder, check_image, load, locate
-from alttext.scan import EMPTY, FILL, KEEP, NEEDS_ALT, REPORT, REVIEW, Image
-from alttext.splice import MARKER, alt_edit, apply
+from alttext.reuse import SiteAlts, Written, human_alt
+from alttext.scan import EMPTY, FILL, KEEP, REPORT, REVIEW, Image
+from alttext.splice import MARKER, alt_edit, apply, review_marker
 
 Describe = Callable[[list[tuple[str, bytes]]], list[Description]]
 
@@ -39,13 +46,15 @@ class Options:
     dry_run: bool = False
     diff: bool = False  # print a unified diff instead of writing
     min_confidence: float | None = None
-    overwrite: bool = False
+    overwrite: bool | str = False  # True: every person's alt; scan.SUSPICIOUS: only those that say nothing
     fill_titled: bool = False
     crawl_depth: int = 0
     marker: tuple[str, str] | None = MARKER
     thumbnails: bool = False  # keep small pictures for the --review page
     workers: int = 8
     batch_pages: int = 100
+    reuse: bool = True  # give a picture the alt a person wrote for the same bytes on another page
+    decisions: Path | None = None  # the decisions file (default: .alttext.json at each site root)
 
 
 @dataclass
@@ -74,31 +83,51 @@ class ImageDescriptions:
         self.cache = cache
         self.options = options
         self.digests: dict[Chain, str | SourceError] = {}
+        self.chains: dict[str, Chain] = {}  # digest → a chain that has those bytes
+        self.loaded: dict[str, tuple[str, bytes]] = {}  # digest → (source, bytes), until described
         self.found: dict[str, Description] = {}
         self.thumbnails: dict[str, str | None] = {}
 
-    def prepare(self, chains: set[Chain]) -> None:
-        """Load the images not seen yet, in parallel, and describe those not cached."""
+    def load_all(self, chains: set[Chain]) -> None:
+        """Load the images not seen yet, in parallel: each chain gets its picture's digest (or error)."""
         new = [chain for chain in chains if chain not in self.digests]
         with ThreadPoolExecutor(self.options.workers) as pool:
             loaded = list(pool.map(self.load, new))
-        pending: dict[str, tuple[str, bytes]] = {}
         for chain, result in zip(new, loaded):
-            if isinstance(result, SourceError):
-                self.digests[chain] = result
-                continue
-            locator, data, picture = result
-            digest = hashlib.sha256(data).hexdigest()
-            self.digests[chain] = digest
-            self.thumbnails.setdefault(digest, picture)
-            if digest not in self.found and digest not in pending:
-                cached = self.cache.get(digest, str(locator))
-                if cached is not None:
-                    self.found[digest] = cached
-                else:
-                    pending[digest] = (str(locator), data)
+            self.note(chain, result)
+
+    def note(self, chain: Chain, result: tuple[Locator, bytes, str | None] | SourceError) -> None:
+        if isinstance(result, SourceError):
+            self.digests[chain] = result
+            return
+        locator, data, picture = result
+        digest = hashlib.sha256(data).hexdigest()
+        self.digests[chain] = digest
+        self.chains.setdefault(digest, chain)
+        self.thumbnails.setdefault(digest, picture)
+        if digest not in self.found:
+            self.loaded.setdefault(digest, (str(locator), data))
+
+    def describe_digests(self, digests: set[str]) -> None:
+        """Describe these loaded pictures, from the cache or in one model call; forget the loaded bytes."""
+        pending: dict[str, tuple[str, bytes]] = {}
+        for digest in digests - self.found.keys():
+            source, data = self.loaded.get(digest) or self.reload(digest)
+            cached = self.cache.get(digest, source)
+            if cached is not None:
+                self.found[digest] = cached
+            else:
+                pending[digest] = (source, data)
+        self.loaded.clear()
         if pending:
             self.run_model(pending)
+
+    def reload(self, digest: str) -> tuple[str, bytes]:
+        """The bytes of a picture seen in the first pass, whose bytes were let go."""
+        result = self.load(self.chains[digest])
+        if isinstance(result, SourceError):
+            return str(self.chains[digest][0]), b""  # changed since: the describer says why
+        return str(result[0]), result[1]
 
     def load(self, chain: Chain) -> tuple[Locator, bytes, str | None] | SourceError:
         """The first candidate that is a readable picture, or the first candidate's error. A tiny
@@ -224,11 +253,17 @@ def fill(
     stdout: BinaryIO | None = None,
 ) -> Run:
     """Give every image that needs it alt text, in every page of the targets."""
-    filling = Filling(describe, options, progress or Progress(total=count_pages(targets, options)))
+    roots = [site_root(Path(t), options.root) for t in targets if not is_url(t)]
+    decisions = SiteDecisions(roots, options.decisions)  # a broken file stops the run before any write
+    filling = Filling(describe, options, progress or Progress(total=count_pages(targets, options)), decisions)
     filling.stdout = stdout or sys.stdout.buffer
     if not (options.dry_run or options.diff):
         for folder in [Path(t) for t in targets if Path(t).is_dir()] + ([options.out] if options.out else []):
             atomic.clean_stale(folder)
+    if options.reuse:
+        found = pages(targets, options)
+        while batch := list(islice(found, options.batch_pages)):
+            filling.learn([job for job in batch if isinstance(job, PageJob)])
     found = pages(targets, options)
     while batch := list(islice(found, options.batch_pages)):
         filling.batch(batch)
@@ -239,31 +274,64 @@ def fill(
 class Filling:
     """One fill run: batches of pages in, patched pages and report records out."""
 
-    def __init__(self, describe: Describe, options: Options, progress: Progress):
+    def __init__(self, describe: Describe, options: Options, progress: Progress, decisions: SiteDecisions):
         self.options = options
         self.progress = progress
+        self.decisions = decisions
+        self.site = SiteAlts()
         self.stdout: BinaryIO = sys.stdout.buffer
         self.descriptions = ImageDescriptions(describe, Cache(getattr(describe, "model_id", None)), options)
         self.run = Run()
         self.chains: dict[int, Chain | SourceError] = {}  # id(Image) → where its pixels are
+        self.answers: dict[int, Answer] = {}  # id(Image) → what the site already says for it
+
+    def learn(self, jobs: list[PageJob]) -> None:
+        """The first pass: note the alt people wrote for each picture (by its bytes) on these pages."""
+        marker_name = self.options.marker[0] if self.options.marker else None
+        written = [
+            (chain, Written(alt, job.name, image.line, image.context))
+            for job in jobs
+            for image in job.scan.images
+            if (alt := human_alt(image, marker_name)) is not None
+            and not isinstance(chain := image_chain(job, image, self.options.remote_images), SourceError)
+        ]
+        self.descriptions.load_all({chain for chain, _ in written})
+        self.descriptions.loaded.clear()
+        for chain, alt in written:
+            digest = self.descriptions.digests[chain]
+            if isinstance(digest, str):
+                self.site.add(digest, alt)
 
     def batch(self, batch: list[PageJob | SourceError]) -> None:
         jobs = _note_failures(batch, self.run, self.progress)
-        self.chains = {
-            id(image): image_chain(job, image, self.options.remote_images)
-            for job in jobs
-            for image in job.scan.images
-            if image.decision in (FILL, REVIEW)
-        }
-        self.descriptions.prepare({c for c in self.chains.values() if not isinstance(c, SourceError)})
+        needing = [(job, image) for job in jobs for image in job.scan.images if image.decision in (FILL, REVIEW)]
+        self.chains = {id(image): image_chain(job, image, self.options.remote_images) for job, image in needing}
+        self.descriptions.load_all({c for c in self.chains.values() if not isinstance(c, SourceError)})
+        self.answers, model = {}, set()
+        for job, image in needing:
+            digest = self.digest(image)
+            if digest is None:
+                continue
+            answer = self.decisions.answer(job.root, digest) or self.site.answer(digest, image)
+            if answer is not None:
+                self.answers[id(image)] = answer
+            if answer is None or answer.alt is None:
+                model.add(digest)
+        self.descriptions.describe_digests(model)
         for job in jobs:
             self.page(job)
 
+    def digest(self, image: Image) -> str | None:
+        chain = self.chains[id(image)]
+        digest = None if isinstance(chain, SourceError) else self.descriptions.digests[chain]
+        return digest if isinstance(digest, str) else None
+
     def page(self, job: PageJob) -> None:
         decided = [self.decide(job, image) for image in job.scan.images]
+        marker = self.options.marker
         edits = [
-            alt_edit(job.scan.page, image, alt, self.options.marker)
-            for image, (_, alt) in zip(job.scan.images, decided)
+            alt_edit(job.scan.page, image, alt, review_marker(marker) if record.action == FOR_REVIEW else marker)
+            for image, (record, alt) in zip(job.scan.images, decided)
             if alt is not None
         ]
         self.run.pages += 1
@@ -283,6 +351,7 @@ class Filling:
         record = Record(job.name, image.line, image.source, KEPT, reason=image.reason)
         if image.decision == KEEP:
             return record, None
+        record.suggestions = suggestions(image) or None
         if image.decision == REPORT:
             record.action = FOR_REVIEW
             return record, None
@@ -290,11 +359,21 @@ class Filling:
             record.action, record.alt = FILLED, ""
             return record, ""
         chain = self.chains[id(image)]
+        answer = self.answers.get(id(image))
+        if answer is not None and answer.alt is not None:
+            record.thumbnail = self.descriptions.thumbnails.get(self.digest(image))
+            record.action, record.alt = (FOR_REVIEW if answer.review else FILLED), answer.alt
+            record.reason, record.origin = answer.reason, answer.origin
+            return record, answer.alt
         found, record.thumbnail = (chain, None) if isinstance(chain, SourceError) else self.descriptions.result(chain)
         if isinstance(found, SourceError):
             record.action, record.reason = SKIPPED, found.reason
             return record, None
-        return _captioned(record, image, found, self.options)
+        record, alt = _captioned(record, image, found, self.options)
+        record.origin = "model"
+        if answer is not None and record.action != SKIPPED:  # people disagree on this picture: a person decides
+            record.action, record.reason = FOR_REVIEW, "; ".join(r for r in (record.reason, answer.reason) if r)
+        return record, alt
 
 
 def _note_failures(batch: list, run: Run, progress: Progress) -> list[PageJob]:
@@ -304,19 +383,3 @@ def _note_failures(batch: list, run: Run, progress: Progress) -> list[PageJob]:
             run.failures.append(failure)
             progress.line(f"alttext: {failure}")
     return [job for job in batch if isinstance(job, PageJob)]
-
-
-def check(targets: list[str], options: Options, progress: Progress | None = None) -> Run:
-    """List every image that needs alt text or a person's review; write nothing."""
-    progress = progress or Progress(total=count_pages(targets, options))
-    run = Run()
-    for job in pages(targets, options):
-        if isinstance(job, SourceError):
-            _note_failures([job], run, progress)
-            continue
-        needing = [i for i in job.scan.images if i.decision in NEEDS_ALT]
-        run.pages += 1
-        run.records += [Record(job.name, i.line, i.source, i.decision, reason=i.reason) for i in needing]
-        progress.advance(1, len(job.scan.images))
-    progress.done()
-    return run

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from alttext import check as checking
 from alttext import fill as pipeline
+from alttext.decisions import DecisionsError
 from alttext.errors import AltTextError
 from alttext.fetch import is_url
 from alttext.options import (
@@ -25,7 +29,8 @@ from alttext.options import (
     say,
 )
 from alttext.pages import HTML_SUFFIXES, local_files
-from alttext.report import check_lines, summary, write_json, write_review
+from alttext.report import summary, write_json, write_review
+from alttext.scan import SUSPICIOUS
 
 TargetsArgument = Annotated[
     list[str], typer.Argument(help="HTML files, site directories (recursively) or http(s) URLs.")
@@ -62,6 +67,18 @@ def fill(
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help='Replace alt text a person wrote (never alt="").')
     ] = False,
+    overwrite_suspicious: Annotated[
+        bool, typer.Option("--overwrite-suspicious",
+                           help='Replace only alt text that says nothing: a file name, "image", "Click here".')
+    ] = False,
+    decisions: Annotated[
+        Path | None, typer.Option("--decisions", help="The site's decisions file (default: .alttext.json at "
+                                  "the site root, when there is one).", dir_okay=False)
+    ] = None,
+    reuse: Annotated[
+        bool, typer.Option("--reuse/--no-reuse", help="Give a picture the alt a person wrote for the same "
+                           "picture on another page.")
+    ] = True,
     fill_titled: Annotated[
         bool, typer.Option("--fill-titled", help="Also fill images that have only a title.")
     ] = False,
@@ -94,30 +111,60 @@ def fill(
         dry_run=dry_run,
         diff=diff,
         min_confidence=min_confidence,
-        overwrite=overwrite,
+        overwrite=overwrite or (SUSPICIOUS if overwrite_suspicious else False),
         fill_titled=fill_titled,
         crawl_depth=crawl_depth,
         marker=parse_marker(marker),
         thumbnails=review is not None,
+        reuse=reuse,
+        decisions=decisions,
     )
     if out is not None and not (dry_run or diff):
         make_out_dir(out)
     describer = load_describer(model, device, batch_size, options, kind_actions(kind_action), ocr_timeout)
-    run = pipeline.fill(targets, describer, options)
+    try:
+        run = pipeline.fill(targets, describer, options)
+    except DecisionsError as error:
+        say(str(error))
+        raise typer.Exit(1) from None
     say(summary(run.records, run.pages, len(run.failures)))
     write_reports(run, report, review)
     raise typer.Exit(1 if run.failed else 0)
 
 
-def check(targets: TargetsArgument, crawl_depth: CrawlOption = 0, root: RootOption = None) -> None:
-    """List every image that needs alt text or a person's review; exit 1 when there is any."""
+def check(
+    targets: TargetsArgument,
+    crawl_depth: CrawlOption = 0,
+    root: RootOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array of findings, not lines.")] = False,
+    fail_on: Annotated[
+        str, typer.Option("--fail-on", help="Which findings make the exit code 1, comma-separated: "
+                          "missing (no alt), review (machine alt not reviewed yet), suspicious (a person's "
+                          'alt that says nothing); "" for none.')
+    ] = ",".join(checking.SEVERITIES),
+) -> None:
+    """List every image that needs a person: no alt, machine alt awaiting review, or suspicious alt."""
+    failing = parse_severities(fail_on)
     check_targets(targets, root, None)
-    run = pipeline.check(targets, pipeline.Options(crawl_depth=crawl_depth, root=root))
-    for line in check_lines(run.records):
-        typer.echo(line)
-    needing = len({record.page for record in run.records})
-    say(f"{len(run.records)} images need alt text or review, in {needing} of {run.pages} pages")
-    raise typer.Exit(1 if run.records or run.failures else 0)
+    run = checking.check(targets, pipeline.Options(crawl_depth=crawl_depth, root=root))
+    if as_json:
+        typer.echo(json.dumps([f.as_json() for f in run.findings], indent=1, ensure_ascii=False))
+    for finding in [] if as_json else run.findings:
+        typer.echo(finding.text())
+    counts = Counter(f.severity for f in run.findings)
+    needing = len({f.page for f in run.findings})
+    say(f"{len(run.findings)} images need alt text or review, in {needing} of {run.pages} pages ("
+        + ", ".join(f"{severity} {counts[severity]}" for severity in checking.SEVERITIES) + ")")
+    raise typer.Exit(1 if counts.keys() & failing or run.failures else 0)
+
+
+def parse_severities(text: str) -> set[str]:
+    found = {word.strip() for word in text.split(",") if word.strip()}
+    unknown = found - set(checking.SEVERITIES)
+    if unknown:
+        raise typer.BadParameter(f"{', '.join(sorted(unknown))}: not one of {', '.join(checking.SEVERITIES)}",
+                                 param_hint="--fail-on")
+    return found
 
 
 def check_targets(targets: list[str], root: Path | None, out: Path | None) -> None:

@@ -58,7 +58,7 @@ def local_files(target: Path, out: Path | None, root: Path | None = None) -> tup
     """The site root (`root`, else the target directory or a page's folder) and the HTML files of a file or
     directory target: regular files only, so that a FIFO named x.html cannot hang a run."""
     if not target.is_dir():
-        return root or target.parent, [target]
+        return site_root(target, root), [target]
     skip = out.resolve() if out else None
     found = []
     for directory, subdirs, files in os.walk(target):
@@ -70,7 +70,12 @@ def local_files(target: Path, out: Path | None, root: Path | None = None) -> tup
             path = Path(directory, name)
             if name.lower().endswith(HTML_SUFFIXES) and _regular(path):
                 found.append(path)
-    return root or target, found
+    return site_root(target, root), found
+
+
+def site_root(target: Path, root: Path | None = None) -> Path:
+    """Where a local target's /root-relative URLs start: `root`, else the directory, else the page's folder."""
+    return root or (target if target.is_dir() else target.parent)
 
 
 def _regular(path: Path) -> bool:

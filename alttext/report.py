@@ -34,6 +34,8 @@ class Record:
     confidence: float | None = None
     reason: str | None = None
     kind: str | None = None
+    origin: str | None = None  # where the alt came from: "model", "decision" (the site's file), "reused"
+    suggestions: list[str] | None = None  # page context that may say what it shows (hints.py)
     thumbnail: str | None = None  # data: URI, for the review page only
 
     def as_json(self) -> dict:
@@ -58,6 +60,10 @@ def summary(records: list[Record], pages: int, failed: int) -> str:
         f"  skipped: {actions[SKIPPED]}",
         f"  kept as they were: {actions[KEPT]}",
     ]
+    origins = Counter(r.origin for r in records if r.action != SKIPPED)
+    for origin, words in (("decision", "from the site's decisions"), ("reused", "reused from the site's pages")):
+        if origins[origin]:
+            lines.append(f"  {words}: {origins[origin]}")
     kinds = Counter(r.kind for r in records if r.kind)
     if kinds:
         lines.append("  kinds: " + ", ".join(f"{kind} {count}" for kind, count in kinds.most_common()))
@@ -65,10 +71,6 @@ def summary(records: list[Record], pages: int, failed: int) -> str:
     for (action, reason), count in sorted(reasons.items(), key=lambda item: -item[1]):
         lines.append(f"    {count} {action}: {reason}")
     return "\n".join(lines)
-
-
-def check_lines(records: list[Record]) -> list[str]:
-    return [f"{r.page}:{r.line}: {short(r.source) or '(no source)'}: {r.reason}" for r in records]
 
 
 def write_json(path: Path, records: list[Record]) -> None:
@@ -126,6 +128,8 @@ def _review_row(record: Record) -> str:
     alt = "(none)" if record.alt is None else f"“{esc(record.alt)}”"
     confidence = "" if record.confidence is None else f"{record.confidence:.2f}"
     flags = esc(f"{record.action}: {record.reason}" if record.reason else record.action)
+    if record.suggestions:
+        flags += "<br>Suggestions from the page: " + "; ".join(f"“{esc(s)}”" for s in record.suggestions)
     return (
         f'<tr class="{esc(record.action)}"><td>{picture}<br><small>{esc(short(record.source))}'
         f"</small></td><td>{esc(record.page)}:{record.line}</td><td>{esc(record.kind or '')}</td><td>{alt}</td>"

@@ -25,6 +25,8 @@ from justhtml import Element as ParsedElement
 from justhtml import Text as ParsedText
 from justhtml.parser.engine import ParseEngine, compile_raw_engine_plan
 
+from alttext import suspicious
+
 # Decisions: what the rules say to do with one image.
 KEEP = "keep"  # never touch: it has alt, is decorative, hidden or named
 FILL = "fill"  # write a caption
@@ -32,6 +34,17 @@ REVIEW = "review"  # write a caption and flag it for a person
 EMPTY = "empty"  # write alt="": the link or button around it already has text
 REPORT = "report"  # needs alt, but only a person can write it: list it, write nothing
 NEEDS_ALT = (FILL, REVIEW, EMPTY, REPORT)
+
+# Where an image sits, for reusing a person's alt written for the same picture elsewhere.
+PLAIN = "plain"
+BESIDE_TEXT = "in a link or button with text"
+ALONE = "the only content of a link or button"
+
+HAS_ALT = "has alt text"  # the reasons for a person's alt, which reuse reads
+DECORATIVE = 'alt="" marks it decorative'
+SUSPICIOUS = "suspicious"  # the `overwrite` that replaces only a person's alt that says nothing
+GENERATED = "data-alt-generated"  # fill's default marker: alt written by alttext, not by a person
+REDUNDANT_PARENTS = ("a", "button", "p", "li", "td", "th")  # where axe's image-redundant-alt looks
 
 
 def _words(text: str) -> frozenset[str]:
@@ -134,6 +147,12 @@ class Image:
     sources: list[str]  # candidate pixel URLs, best first
     decision: str
     reason: str
+    alt: str | None = None  # the alt as written, decoded (None: no alt attribute)
+    generated: str | None = None  # the value of fill's marker, when it has one
+    context: str = PLAIN
+    nearby_text: str = ""  # the text of the link, button, paragraph or cell around it
+    figcaption: str = ""  # for an image that needs alt: the caption of the <figure> it is in
+    title: str = ""  # for an image that needs alt: its title attribute
 
     @property
     def source(self) -> str:
@@ -407,7 +426,7 @@ def _pass_up(element: Element) -> None:
 # ---------------------------------------------------------------- the rules
 
 
-def scan(data: bytes, charset: str | None = None, overwrite: bool = False, fill_titled: bool = False) -> Scan:
+def scan(data: bytes, charset: str | None = None, overwrite: bool | str = False, fill_titled: bool = False) -> Scan:
     """Find every image on the page and decide, by the alt-text rules, what it needs."""
     page = page_view(data, charset)
     elements = build_tree(page)
@@ -426,7 +445,7 @@ def scan(data: bytes, charset: str | None = None, overwrite: bool = False, fill_
 class Rules:
     """The alt-text rules, applied to the elements of one page."""
 
-    def __init__(self, elements: list[Element], overwrite: bool, fill_titled: bool):
+    def __init__(self, elements: list[Element], overwrite: bool | str, fill_titled: bool):
         self.overwrite = overwrite
         self.fill_titled = fill_titled
         self.ids: dict[str, Element] = {}
@@ -457,6 +476,7 @@ class Rules:
             return None
         alt = tag.attrs.get("alt")
         replace = alt is not None and decision in (FILL, REVIEW, EMPTY)
+        alt_text = element.attr("alt")
         return Image(
             line=_line(element.page, tag.start),
             element=element.name,
@@ -468,7 +488,19 @@ class Rules:
             sources=self.sources(element),
             decision=decision,
             reason=reason,
+            alt=alt_text,
+            generated=element.attr(GENERATED),
+            context=self.context(element),
+            nearby_text=nearby_text(element) if alt_text and alt_text.strip() else "",
+            figcaption=figure_caption(element) if decision in NEEDS_ALT else "",
+            title=(element.attr("title") or "").strip() if decision in NEEDS_ALT else "",
         )
+
+    def context(self, element: Element) -> str:
+        control = self.control(element)
+        if control is None:
+            return PLAIN
+        return BESIDE_TEXT if self.has_words(control, but=element) else ALONE
 
     def role(self, element: Element) -> str | None:
         role = element.value("role")
@@ -483,11 +515,12 @@ class Rules:
         if self.hidden(element):
             return KEEP, "hidden from assistive technology"
         if alt == "" and not is_input:
-            return KEEP, 'alt="" marks it decorative'
+            return KEEP, DECORATIVE
         if alt is not None and alt.strip():
-            if not self.overwrite:
-                return KEEP, "has alt text"
-            notes.append("alt replaced (--overwrite)")
+            replaced = self.replaced(alt, element)
+            if replaced is None:
+                return KEEP, HAS_ALT
+            notes.append(replaced)
         elif alt:
             notes.append("alt was only whitespace")
         elif is_input and alt == "":
@@ -503,6 +536,13 @@ class Rules:
                 return REPORT, "has only a title, which is advisory (--fill-titled fills it)"
             notes.append("had only a title")
         return self.context_decision(element, role, notes)
+
+    def replaced(self, alt: str, element: Element) -> str | None:
+        """Why --overwrite replaces a person's alt, or None when it stays."""
+        if self.overwrite is True:
+            return "alt replaced (--overwrite)"
+        said = [c for c in suspicious.codes(alt) if c in suspicious.REPLACEABLE] if self.overwrite == SUSPICIOUS else []
+        return f"suspicious alt replaced ({', '.join(said)}: {alt.strip()!r})" if said else None
 
     def context_decision(self, element: Element, role: str | None, notes: list[str]):
         control = self.control(element)
@@ -592,6 +632,23 @@ class Rules:
     def picture_sources(self, element: Element) -> list[Element]:
         parent = element.parent
         return parent.sources if parent is not None and parent.name == "picture" else []
+
+
+def nearby_text(element: Element) -> str:
+    """The rendered text of the nearest link, button, paragraph or table cell around the element."""
+    for node in element.ancestors():
+        if node.html and (node.name in REDUNDANT_PARENTS or node.value("role") == "button"):
+            return node.node.to_text()
+    return ""
+
+
+def figure_caption(element: Element) -> str:
+    """The text of the <figcaption> of the nearest <figure> around the element ("" when none)."""
+    figure = next((node for node in element.ancestors() if node.html and node.name == "figure"), None)
+    if figure is None:
+        return ""
+    captions = [child for child in figure.node.children if getattr(child, "name", None) == "figcaption"]
+    return captions[0].to_text() if captions else ""
 
 
 def _line(page: Page, index: int) -> int:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alttext.scan import Image, Page
+from alttext.scan import GENERATED, Image, Page
 
-MARKER = ("data-alt-generated", "alttext")
+MARKER = (GENERATED, "alttext")
+REVIEW_STATE = "review"  # added to the marker's value while a person has yet to review the alt
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,11 @@ def alt_edit(page: Page, image: Image, alt: str, marker: tuple[str, str] | None 
         start, end = image.alt_span
         return Edit(start, end, page.encode(attributes))
     return Edit(image.insert_at, image.insert_at, page.encode(" " + attributes))
+
+
+def review_marker(marker: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The marker for an alt that awaits a person's review: `data-alt-generated="alttext review"`."""
+    return None if marker is None else (marker[0], f"{marker[1]} {REVIEW_STATE}")
 
 
 def apply(data: bytes, edits: list[Edit]) -> bytes:

@@ -37,3 +37,10 @@ def bundle_copy(tiny_bundle, tmp_path) -> Path:
     out = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, out)
     return out
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch) -> Path:
+    """The description cache in this test's own folder: no run sees another's captions."""
+    monkeypatch.setenv("ALTTEXT_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"

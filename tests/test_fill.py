@@ -27,8 +27,8 @@ JPEG = encode(gradient((80, 60)), "JPEG")
 DOT = encode(gradient((1, 1)), "PNG")
 
 
-def gen(data: bytes) -> bytes:
-    return f' alt="{caption_of(data)}" data-alt-generated="alttext"'.encode()
+def gen(data: bytes, state: str = "") -> bytes:
+    return f' alt="{caption_of(data)}" data-alt-generated="alttext{state}"'.encode()
 
 
 @pytest.fixture(autouse=True)
@@ -45,9 +45,10 @@ def site(tmp_path) -> Path:
     (root / "img" / "a.png").write_bytes(PNG)
     (root / "img" / "b.jpg").write_bytes(JPEG)
     (root / "img" / "copy-of-a.png").write_bytes(PNG)
+    (root / "img" / "rule.png").write_bytes(DOT)
     (root / "index.html").write_bytes(
         b"<!DOCTYPE html>\r\n<html><body>\r\n<IMG SRC='img/a.png'>\r\n"
-        b"<img src=/img/b.jpg alt=''>\r\n<a href=docs/><img src=img/copy-of-a.png></a>\r\n"
+        b"<img src=/img/rule.png alt=''>\r\n<a href=docs/><img src=img/copy-of-a.png></a>\r\n"
         b"</body></html>\r\n"
     )
     (root / "docs" / "index.htm").write_bytes(
@@ -68,8 +69,8 @@ def test_directory_is_filled_in_place_byte_exact_and_mode_kept(site):
     result = run([site], describer)
     assert (site / "index.html").read_bytes() == (
         b"<!DOCTYPE html>\r\n<html><body>\r\n<IMG SRC='img/a.png'" + gen(PNG) + b">\r\n"
-        b"<img src=/img/b.jpg alt=''>\r\n<a href=docs/><img src=img/copy-of-a.png"
-        + gen(PNG)
+        b"<img src=/img/rule.png alt=''>\r\n<a href=docs/><img src=img/copy-of-a.png"
+        + gen(PNG, " review")
         + b"></a>\r\n</body></html>\r\n"
     )
     assert (site / "docs" / "index.htm").read_bytes() == (
@@ -220,6 +221,8 @@ def test_reports(site, tmp_path):
         "confidence": confidence_of(PNG),
         "reason": "missing alt",
         "kind": "photo",
+        "origin": "model",
+        "suggestions": None,
     }
     result.records[0].alt = '<script>alert("x")</script>'
     write_review(tmp_path / "review.html", result.records)
@@ -343,7 +346,11 @@ def test_cli_check_lists_what_needs_alt_and_gates(site, monkeypatch):
         f"{site / 'docs' / 'index.htm'}:1: /img/a.png/: missing alt",
     ]
     assert invoke(app, "fill", site).exit_code == 0
-    assert invoke(app, "check", site).exit_code == 0
+    after = invoke(app, "check", site)  # the link's image: written, flagged, not reviewed yet
+    assert after.exit_code == 1 and after.stdout.splitlines() == [
+        f"{site / 'index.html'}:5: img/copy-of-a.png: machine alt awaiting a person's review: “{caption_of(PNG)}”"
+    ]
+    assert invoke(app, "check", site, "--fail-on", "missing,suspicious").exit_code == 0
 
 
 def test_cli_check_on_a_url_with_crawl(monkeypatch):
@@ -517,7 +524,8 @@ def test_remote_images_on_a_local_site_only_when_asked(tmp_path):
 def test_cli_check_counts_the_pages_that_need_work(site, monkeypatch):
     (site / "done.html").write_bytes(b"<img src=img/a.png alt='A gradient.'>")
     result = invoke(cli_app(monkeypatch), "check", site)
-    assert result.stderr.splitlines()[-1] == "alttext: 4 images need alt text or review, in 2 of 3 pages"
+    assert result.stderr.splitlines()[-1] == (
+        "alttext: 4 images need alt text or review, in 2 of 3 pages (missing 4, review 0, suspicious 0)")
 
 
 @pytest.mark.parametrize("command", ["fill", "check"])

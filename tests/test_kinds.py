@@ -364,7 +364,8 @@ def test_each_kind_through_fill(kinds_bundle, samples, fake_ocr, tmp_path, monke
     assert '<img src="rule.png" alt="" data-alt-generated="alttext">' in page
     assert '<img src="spacer.gif" alt="" data-alt-generated="alttext">' in page
     assert '<img src="text.png" alt="Network settings OK" data-alt-generated="alttext">' in page
-    assert '<img src="screenshot.png" alt="Screenshot of Network settings." data-alt-generated="alttext">' in page
+    reviewed = 'alt="Screenshot of Network settings." data-alt-generated="alttext review"'
+    assert f'<img src="screenshot.png" {reviewed}>' in page
     for name in ("icon", "chart", "art", "decoration"):
         assert f'<img src="{name}.png">' in page
     records = {Path(r["source"]).stem: r for r in json.loads(report.read_text())}
