@@ -221,6 +221,19 @@ def unread(reading: Reading, part: str) -> str:
     return "no words were read with confidence"
 
 
+ENGLISH_KINDS = ("photo", "unknown", "screenshot")  # worded by alttext, in English; OCR words are the image's
+
+
+def english_only(found: Description, lang: str | None) -> Description:
+    """An English sentence of ours meant for a page in another language becomes a flag, with the
+    sentence in the reason: a screen reader would read it in the page's voice, and wrongly."""
+    page = language(lang)
+    if found.action == "error" or not found.alt or found.kind not in ENGLISH_KINDS or page == "en":
+        return found
+    why = f"the page is in {lang!r} and this description is in English (not written: {found.alt!r})"
+    return replace(found, action="review", alt=None, reason=f"{found.reason}: {why}" if found.reason else why)
+
+
 def words_description(source: str, kind: Kind, reading: Reading) -> Description:
     """The words as the alt text when both OCR engines read them alike; else a flag."""
     note = kind.note()

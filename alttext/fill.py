@@ -23,7 +23,7 @@ from typing import BinaryIO
 from alttext import atomic
 from alttext.cache import Cache
 from alttext.decisions import Answer, SiteDecisions
-from alttext.describe import Description, apply_floor
+from alttext.describe import Description, apply_floor, english_only
 from alttext.errors import AltTextError, SourceError
 from alttext.fetch import is_url
 from alttext.hints import suggestions
@@ -191,14 +191,16 @@ def image_chain(job: PageJob, image: Image, remote: bool = True) -> Chain | Sour
 
 
 def outcome(decision: str, context: str | None, found: Description,
-            floor: float | None) -> tuple[str, str | None, str | None]:
+            floor: float | None, lang: str | None = None) -> tuple[str, str | None, str | None]:
     """What becomes of an image the rules sent to the describer (`decision` FILL or REVIEW, `context` the
-    rules' reason) once it is described: (FILLED, FOR_REVIEW or SKIPPED, the alt to write or None, why).
-    `serve` answers the browser extension with it, so that the extension writes what fill would."""
+    rules' reason, `lang` the page's language there) once it is described: (FILLED, FOR_REVIEW or
+    SKIPPED, the alt to write or None, why). `serve` answers the browser extension with it, so that the
+    extension writes what fill would."""
     if found.action == "error" or (found.action == "alt" and found.alt is None):
         return SKIPPED, None, found.reason or "no caption"
     if floor is not None:
         found = apply_floor(found, floor)
+    found = english_only(found, lang)
     reason = "; ".join(r for r in (context, found.reason) if r)
     if found.action == "review":
         return FOR_REVIEW, found.alt, reason
@@ -207,7 +209,8 @@ def outcome(decision: str, context: str | None, found: Description,
 
 def _captioned(record: Record, image: Image, found: Description, options: Options):
     record.confidence, record.kind = found.confidence, found.kind
-    record.action, record.alt, record.reason = outcome(image.decision, image.reason, found, options.min_confidence)
+    record.action, record.alt, record.reason = outcome(image.decision, image.reason, found, options.min_confidence,
+                                                       image.lang)
     return record, record.alt
 
 

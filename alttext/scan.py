@@ -153,6 +153,7 @@ class Image:
     nearby_text: str = ""  # the text of the link, button, paragraph or cell around it
     figcaption: str = ""  # for an image that needs alt: the caption of the <figure> it is in
     title: str = ""  # for an image that needs alt: its title attribute
+    lang: str | None = None  # the page's language at the image: the nearest lang attribute (None: not said)
 
     @property
     def source(self) -> str:
@@ -494,6 +495,7 @@ class Rules:
             nearby_text=nearby_text(element) if alt_text and alt_text.strip() else "",
             figcaption=figure_caption(element) if decision in NEEDS_ALT else "",
             title=(element.attr("title") or "").strip() if decision in NEEDS_ALT else "",
+            lang=language_at(element),
         )
 
     def context(self, element: Element) -> str:
@@ -632,6 +634,15 @@ class Rules:
     def picture_sources(self, element: Element) -> list[Element]:
         parent = element.parent
         return parent.sources if parent is not None and parent.name == "picture" else []
+
+
+def language_at(element: Element) -> str | None:
+    """The language an element is in: its own or its nearest ancestor's `lang` (HTML elements only);
+    None where none says, or where the nearest says lang="" (unknown)."""
+    for node in (element, *element.ancestors()):
+        if node.html and "lang" in node.attrs:
+            return (node.attr("lang") or "").strip(_HTML_SPACE) or None
+    return None
 
 
 def nearby_text(element: Element) -> str:

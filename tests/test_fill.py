@@ -550,3 +550,20 @@ def test_cli_version_and_telemetry_off(site, monkeypatch):
     monkeypatch.setattr(onnxruntime, "disable_telemetry_events", lambda: calls.append(True))
     assert invoke(cli_app(monkeypatch), "fill", site, "--dry-run").exit_code == 0
     assert calls == [True]
+
+
+def test_english_descriptions_are_not_written_into_pages_in_another_language(tmp_path):
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "a.png").write_bytes(PNG)
+    (root / "b.jpg").write_bytes(JPEG)
+    page = root / "de.html"
+    original = (b'<html lang="de-AT"><body><img src=a.png>'
+                b'<div lang=en-GB><img src=b.jpg></div></body></html>')
+    page.write_bytes(original)
+    result = run([root], min_confidence=0.0)
+    written = page.read_bytes()
+    assert b'<img src=a.png>' in written  # German text around it: the English caption is not written
+    assert f'<img src=b.jpg alt="{caption_of(JPEG)}"'.encode() in written  # the English part gets it
+    german = next(r for r in result.records if r.source.endswith("a.png"))
+    assert german.action == "review" and "'de-AT'" in german.reason and caption_of(PNG) in german.reason
