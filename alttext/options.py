@@ -25,6 +25,9 @@ KindActionOption = Annotated[
     typer.Option("--kind-action", metavar="KIND=ACTION",
                  help="What to write for a kind of image, e.g. art=caption; repeatable (README: 'Image kinds')."),
 ]
+QualityOption = Annotated[
+    str, typer.Option("--quality", help="default, or fast: beam 3 on the photo alone (README: 'Speed').")
+]
 OcrTimeoutOption = Annotated[float, typer.Option("--ocr-timeout", min=0.1, help="Seconds OCR may spend on one image.")]
 
 
@@ -45,3 +48,10 @@ def kind_actions(pairs: list[str] | None) -> dict[str, str]:
 def check_device(device: str) -> None:
     if device not in DEVICES:
         raise typer.BadParameter(f"{device!r} is not one of {', '.join(DEVICES)}", param_hint="--device")
+
+
+def check_quality(quality: str) -> None:
+    from alttext.captioner import QUALITY
+
+    if quality not in QUALITY:
+        raise typer.BadParameter(f"{quality!r} is not one of {', '.join(QUALITY)}", param_hint="--quality")

@@ -1,0 +1,45 @@
+"""`alttext bench`, on a tiny random-weight bundle, through the real CLI."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from alttext.cli import app
+
+runner = CliRunner()
+
+
+def bench(*args):
+    return runner.invoke(app, ["bench", "--seconds", "0.01", *args])
+
+
+def test_bench_reports_every_batch_end_to_end_stages_and_latency(tiny_bundle):
+    result = bench("--model", str(tiny_bundle), "--device", "cpu", "--json", "--batch-sizes", "1,3")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [row["batch"] for row in report["batches"]] == [1, 3]
+    assert all(row["encoder_images_per_s"] > 0 and row["caption_images_per_s"] > 0 for row in report["batches"])
+    e2e = report["end_to_end"]
+    assert e2e["batch"] == 3 and e2e["images_per_s"] > 0
+    assert e2e["of_encoder"] == pytest.approx(e2e["images_per_s"] / report["batches"][-1]["encoder_images_per_s"],
+                                              abs=0.01)
+    assert abs(sum(e2e["stages"].values()) - 1.0) < 0.01 and e2e["stages"]["encoder"] > 0
+    assert e2e["stages"]["decoder (ONNX)"] > 0
+    assert report["latency_ms"]["images"] >= 10 and 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p99"]
+    assert report["provider"] == "CPUExecutionProvider" and report["device"] == "cpu"
+
+
+def test_bench_table_and_the_fast_preset(tiny_bundle):
+    result = bench("--model", str(tiny_bundle), "--device", "cpu", "--quality", "fast", "--batch-sizes", "2")
+    assert result.exit_code == 0, result.output
+    assert "(beam3-lp1)" in result.stdout and "end to end" in result.stdout and "p99" in result.stdout
+
+
+def test_bench_says_in_one_line_what_is_wrong(tiny_bundle, tmp_path):
+    no_images = bench("--model", str(tiny_bundle), "--images", str(tmp_path / "*.jpg"))
+    assert no_images.exit_code == 2 and "matches no image files" in no_images.output
+    no_gpu = bench("--model", str(tiny_bundle), "--device", "cuda")
+    assert no_gpu.exit_code == 1 and "--device cuda:" in no_gpu.output and "Traceback" not in no_gpu.output
+    assert bench("--quality", "best").exit_code == 2
+    assert bench("--batch-sizes", "1,x").exit_code == 2
