@@ -43,3 +43,21 @@ def test_bench_says_in_one_line_what_is_wrong(tiny_bundle, tmp_path):
     assert no_gpu.exit_code == 1 and "--device cuda:" in no_gpu.output and "Traceback" not in no_gpu.output
     assert bench("--quality", "best").exit_code == 2
     assert bench("--batch-sizes", "1,x").exit_code == 2
+
+
+def test_the_torch_eager_model_is_the_bundles_model():
+    pytest.importorskip("torch", reason="the train extra (torch) runs the eager model")
+    import numpy as np
+
+    from alttext.bench import EXAMPLES
+    from alttext.bundle import DEFAULT_MODEL, load_bundle
+    from alttext.captioner import Captioner
+    from alttext.images import load_pixels
+    from training.bench_torch import largest_difference, torch_bundle
+
+    bundle = load_bundle(DEFAULT_MODEL, "cpu")
+    onnx_captioner, torch_captioner = Captioner(bundle, quality="fast"), Captioner(torch_bundle(bundle), quality="fast")
+    pixels = np.stack([load_pixels(p.read_bytes(), p.name, onnx_captioner.input_size)
+                       for p in sorted(EXAMPLES.glob("*.jpg"))[:2]])
+    assert largest_difference(onnx_captioner, torch_captioner, pixels) < 1e-3
+    assert [c.words for c in torch_captioner.caption(pixels)] == [c.words for c in onnx_captioner.caption(pixels)]
