@@ -16,14 +16,33 @@ from alttext.images import normalise
 from alttext.text import clean_caption
 
 NEG = -1e9
+BLOCK = 64  # columns per block in top_k
+# --quality presets: the decoding settings each one overrides (README: "Speed").
+QUALITY = {"default": {}, "fast": {"beam_size": 3, "mirror_candidates": False}}
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Per row, the columns of the k highest scores, best first (a full sort of images x beams x
-    vocabulary per step cost as much as the decoder)."""
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    """Per row, the columns of the k highest scores, best first. A row's k best lie in its k blocks
+    of BLOCK columns with the highest maxima, so only those are searched: partitioning a whole
+    vocabulary per beam cost a third of the decoder's time."""
+    rows, width = scores.shape
+    if width <= 4 * k * BLOCK:
+        return sorted_top_k(scores, k)
+    padded = np.pad(scores, ((0, 0), (0, -width % BLOCK)), constant_values=-np.inf).reshape(rows, -1, BLOCK)
+    blocks = sorted_top_k(padded.max(axis=2), k)
+    best = sorted_top_k(np.take_along_axis(padded, blocks[:, :, None], axis=1).reshape(rows, -1), k)
+    return np.take_along_axis(blocks, best // BLOCK, axis=1) * BLOCK + best % BLOCK
+
+
+def sorted_top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    part = np.argpartition(scores, scores.shape[1] - k, axis=1)[:, -k:]
     order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1)
+
+
+def chosen(a: np.ndarray, rows: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """a's rows, flattened after the first axis, at each row's columns in index."""
+    return np.take_along_axis(a[rows].reshape(len(rows), -1), index, axis=1)
 
 
 def caption_confidence(model: dict | None, word_probability: float, agreement: float | None) -> float:
@@ -38,6 +57,41 @@ def caption_confidence(model: dict | None, word_probability: float, agreement: f
     return 1.0 / (1.0 + math.exp(-z))
 
 
+class DecoderRows:
+    """The decoder's input rows for the live beams. The decoder reads the image features once per
+    row, so they are copied per beam; the copy is made again only when a quarter of its rows are no
+    longer needed (finished beams and images), and the spare rows are run as blanks meanwhile."""
+
+    def __init__(self, captioner: Captioner, feats: np.ndarray):
+        self.captioner = captioner
+        self.feats = feats  # (images, positions, features)
+        self.image = np.arange(len(feats))  # the image of each row
+        self.rows = feats
+
+    def step(self, live: np.ndarray, tokens: np.ndarray, h: np.ndarray, c: np.ndarray):
+        """live (images, k), and the live beams' tokens, h and c in (image, beam) order -> their
+        log_probs (N, V), h and c."""
+        slots = self._slots(live)
+        if len(slots) == len(self.image):  # every row is a live beam, in order
+            return self.captioner.inference_step(tokens, h, c, self.rows)
+        padded = np.full(len(self.image), tokens[0]), np.zeros((len(self.image), h.shape[1]), h.dtype)
+        all_tokens, all_h, all_c = padded[0], padded[1], padded[1].copy()
+        all_tokens[slots], all_h[slots], all_c[slots] = tokens, h, c
+        log_probs, all_h, all_c = self.captioner.inference_step(all_tokens, all_h, all_c, self.rows)
+        return log_probs[slots], all_h[slots], all_c[slots]
+
+    def _slots(self, live: np.ndarray) -> np.ndarray:
+        """The row of each live beam: its image's rows in turn."""
+        needed = live.sum(axis=1)
+        have = np.bincount(self.image, minlength=len(live))
+        if (needed > have).any() or needed.sum() < 0.75 * len(self.image):
+            self.image = np.repeat(np.arange(len(live)), needed)
+            self.rows = self.feats[self.image]
+            have = needed
+        first = np.cumsum(have) - have
+        return first[np.nonzero(live)[0]] + (np.cumsum(live, axis=1) - 1)[live]
+
+
 @dataclass
 class Caption:
     text: str  # cleaned sentence, ready to be an alt text
@@ -49,9 +103,9 @@ class Caption:
 
 class Captioner:
     def __init__(self, bundle: Bundle, beam_size: int | None = None, rerank: bool = True,
-                 mirror: bool | None = None):
+                 mirror: bool | None = None, quality: str = "default"):
         self.bundle = bundle
-        meta = bundle.meta
+        meta = {**bundle.meta, **QUALITY[quality]}  # a preset overrides the bundle's decoding settings
         self.vocab = meta["vocab"]
         self.special = meta["special_tokens"]
         self.max_length = int(meta["max_length"])
@@ -103,40 +157,51 @@ class Captioner:
                        words, word_probability, agreement)
 
     def beam_search(self, feats, h, c):
-        """Per image, its k beams: (word ids without <end>, log-probability of each emitted token incl. <end>)."""
+        """Per image, its k beams: (word ids without <end>, log-probability of each emitted token incl. <end>).
+
+        Only the beams still searching go through the decoder, and each offers its k best words:
+        the k best of an image's beams x vocabulary are among those, and a finished beam's one
+        candidate is itself. An image stops when all its beams have finished."""
         images, k = feats.shape[0], self.beam_size
-        vocab_size = len(self.vocab)
         start, end = self.special["start"], self.special["end"]
         banned = [self.special[n] for n in ("pad", "start", "unk")]
-        feats = np.repeat(feats, k, axis=0)
-        h, c = np.repeat(h, k, axis=0), np.repeat(c, k, axis=0)
-        scores = np.full((images, k), NEG, np.float32)
-        scores[:, 0] = 0.0  # one live beam per image at first, so the k beams start out distinct
-        tokens = np.full((images, k), start, np.int64)
-        history = np.zeros((images, k, 0), np.int64)
-        logps = np.zeros((images, k, 0), np.float32)
+        steps = self.max_length + 1
+        history = np.full((images, k, steps), end, np.int64)
+        logps = np.full((images, k, steps), np.nan, np.float32)  # NaN: nothing emitted (finished before)
+        scores = np.zeros((images, k), np.float32)
         finished = np.zeros((images, k), bool)
-        for _ in range(self.max_length + 1):
-            log_probs, h, c = self.inference_step(tokens.reshape(-1), h, c, feats)
-            log_probs = log_probs.reshape(images, k, vocab_size).copy()
-            log_probs[:, :, banned] = NEG
-            if history.shape[2]:  # no word twice in a row: a decoding loop, never a sentence
-                np.put_along_axis(log_probs, history[:, :, -1:], NEG, axis=2)
-            log_probs[finished] = NEG
-            log_probs[finished, end] = 0.0  # a finished beam stays as it is
-            total = (scores[:, :, None] + log_probs).reshape(images, -1)
-            best = top_k(total, k)
-            beam, word = best // vocab_size, best % vocab_size
-            rows = (np.arange(images)[:, None] * k + beam).reshape(-1)
-            step_logp = np.take_along_axis(log_probs.reshape(images, -1), best, axis=1)
-            scores = np.take_along_axis(total, best, axis=1)
-            was_finished = np.take_along_axis(finished, beam, axis=1)
-            history = np.concatenate([np.take_along_axis(history, beam[:, :, None], axis=1), word[:, :, None]], axis=2)
-            logps = np.concatenate([np.take_along_axis(logps, beam[:, :, None], axis=1),
-                                    np.where(was_finished, np.nan, step_logp)[:, :, None]], axis=2)
-            finished = was_finished | (word == end)
-            h, c, tokens = h[rows], c[rows], word
-            if finished.all():
+        live = np.zeros((images, k), bool)
+        live[:, 0] = True  # one beam per image at first, so that the k beams come out distinct
+        tokens = np.full(images, start, np.int64)  # the live beams' last words, in (image, beam) order
+        rows = DecoderRows(self, feats)
+        for t in range(steps):
+            log_probs, h, c = rows.step(live, tokens, h, c)
+            log_probs[:, banned] = NEG
+            log_probs[np.arange(len(tokens)), tokens] = NEG  # no word twice in a row: a decoding loop
+            words = top_k(log_probs, k)
+            word_logps = np.take_along_axis(log_probs, words, axis=1)
+            total = np.full((images, k, k), -np.inf, np.float32)
+            total[live] = scores[live][:, None] + word_logps
+            total[finished, 0] = scores[finished]  # a finished beam stays as it is
+            word = np.full((images, k, k), end, np.int64)
+            word[live] = words
+            step_logp = np.full((images, k, k), np.nan, np.float32)
+            step_logp[live] = word_logps
+            active = np.nonzero(live.any(axis=1))[0]
+            best = top_k(total[active].reshape(len(active), k * k), k)
+            beam = best // k
+            parent = np.full((images, k), -1)
+            parent[live] = np.arange(len(tokens))
+            parent = chosen(parent, active, beam)
+            history[active] = np.take_along_axis(history[active], beam[:, :, None], axis=1)
+            logps[active] = np.take_along_axis(logps[active], beam[:, :, None], axis=1)
+            history[active, :, t], logps[active, :, t] = chosen(word, active, best), chosen(step_logp, active, best)
+            scores[active] = chosen(total, active, best)
+            finished[active] = chosen(finished, active, beam) | (history[active, :, t] == end)
+            live[:] = False
+            live[active] = going = ~finished[active]
+            h, c, tokens = h[parent[going]], c[parent[going]], history[active, :, t][going]
+            if not live.any():
                 break
         return [self._finished(history[i], logps[i]) for i in range(images)]
 

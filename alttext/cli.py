@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from alttext import __version__, fill_cli, serve
+from alttext import __version__, bench, fill_cli, serve
 from alttext.errors import AltTextError, ModelError, SourceError
 from alttext.options import (
     OCR_BUDGET_S,
@@ -21,7 +21,9 @@ from alttext.options import (
     MinConfidenceOption,
     ModelOption,
     OcrTimeoutOption,
+    QualityOption,
     check_device,
+    check_quality,
     kind_actions,
     quiet_onnxruntime,
     say,
@@ -106,16 +108,18 @@ def caption(
     kind_action: KindActionOption = None,
     ocr_timeout: OcrTimeoutOption = OCR_BUDGET_S,
     min_confidence: MinConfidenceOption = None,
+    quality: QualityOption = "default",
 ):
     """Print alt text for each image: SOURCE<TAB>ALT, one line per image."""
     from alttext.describe import Description, apply_floor, make_describer
 
     check_device(device)
+    check_quality(quality)
     actions = kind_actions(kind_action)
     quiet_onnxruntime()
     try:
         describer = make_describer(model, device, batch_size, beam_size, on_device_note=say, actions=actions,
-                                   ocr_timeout=ocr_timeout)
+                                   ocr_timeout=ocr_timeout, quality=quality)
     except ModelError as e:
         say(str(e))
         raise typer.Exit(1) from None
@@ -151,6 +155,7 @@ def print_line(result) -> None:
 app.command("fill")(fill_cli.fill)
 app.command("check")(fill_cli.check)
 app.command("serve")(serve.serve)
+app.command("bench")(bench.bench)
 
 
 def main() -> None:  # pragma: no cover - the console script

@@ -280,12 +280,13 @@ def digest_of(value) -> str:
 
 
 def make_describer(model=None, device: str = "auto", batch_size: int = 16, beam_size: int | None = None,
-                   on_device_note=None, actions: dict[str, str] | None = None, ocr_timeout: float = 60.0) -> Describer:
+                   on_device_note=None, actions: dict[str, str] | None = None, ocr_timeout: float = 60.0,
+                   quality: str = "default") -> Describer:
     """Load the bundle and its kind head (raises ModelError); say where it runs through on_device_note(line)."""
     bundle = load_bundle(model, device)
     head = load_head(bundle.path, bundle.meta)
     imagenet = load_imagenet(bundle.path, bundle.meta)
     if on_device_note:
         on_device_note(bundle.device_note)
-    return Describer(Captioner(bundle, beam_size), batch_size, head=head, actions=actions, reader=Reader(ocr_timeout),
-                     detector=bundle.detector, imagenet=imagenet)
+    return Describer(Captioner(bundle, beam_size, quality=quality), batch_size, head=head, actions=actions,
+                     reader=Reader(ocr_timeout), detector=bundle.detector, imagenet=imagenet)

@@ -94,6 +94,8 @@ def fill(
     batch_size: BatchOption = 16,
     kind_action: KindActionOption = None,
     ocr_timeout: OcrTimeoutOption = OCR_BUDGET_S,
+    ray: Annotated[str | None, typer.Option(
+        "--ray", metavar="auto|ADDRESS", help="Describe the images on a Ray cluster (the ray extra).")] = None,
 ) -> None:
     """Write alt text for every image that needs it, changing no other byte."""
     if any(is_url(t) for t in targets) and out is None and not (dry_run or diff):
@@ -121,7 +123,11 @@ def fill(
     )
     if out is not None and not (dry_run or diff):
         make_out_dir(out)
-    describer = load_describer(model, device, batch_size, options, kind_actions(kind_action), ocr_timeout)
+    if ray is None:
+        describer = load_describer(model, device, batch_size, options, kind_actions(kind_action), ocr_timeout)
+    else:
+        describer = load_ray_describer(ray, dict(model=model, device=device, batch_size=batch_size,
+                                                 actions=kind_actions(kind_action), ocr_timeout=ocr_timeout), options)
     try:
         run = pipeline.fill(targets, describer, options)
     except DecisionsError as error:
@@ -214,6 +220,23 @@ def load_describer(model: Path | None, device: str, batch_size: int, options: pi
                                    ocr_timeout=ocr_timeout)
     except AltTextError as error:
         say(str(error))
+        raise typer.Exit(1) from None
+    if options.min_confidence is None:
+        options.min_confidence = describer.default_min_confidence
+    return describer
+
+
+def load_ray_describer(address: str, settings: dict, options: pipeline.Options):
+    try:
+        from alttext.distributed import RayDescriber, start_ray
+    except ImportError:
+        say("--ray needs Ray: pip install 'alttext[ray]'")
+        raise typer.Exit(1) from None
+    try:
+        start_ray(address)
+        describer = RayDescriber(settings)
+    except Exception as error:  # Ray wraps the workers' errors (a ModelError, say) in its own types
+        say(f"--ray {address}: {str(error).strip().splitlines()[-1][:300]}")
         raise typer.Exit(1) from None
     if options.min_confidence is None:
         options.min_confidence = describer.default_min_confidence

@@ -26,6 +26,9 @@ KindActionOption = Annotated[
                  help="What to write for a kind of image, e.g. art=caption; repeatable (README: 'Image kinds')."),
 ]
 OCR_BUDGET_S = 60.0  # CPU seconds, not wall seconds: a busy machine must not change what is written
+QualityOption = Annotated[
+    str, typer.Option("--quality", help="default, or fast: beam 3 on the photo alone (README: 'Speed').")
+]
 OcrTimeoutOption = Annotated[float, typer.Option(
     "--ocr-timeout", min=0.1, help="CPU seconds OCR may spend on one image; past them it is flagged.")]
 
@@ -54,3 +57,10 @@ def quiet_onnxruntime() -> None:
     import onnxruntime
 
     onnxruntime.disable_telemetry_events()
+
+
+def check_quality(quality: str) -> None:
+    from alttext.captioner import QUALITY
+
+    if quality not in QUALITY:
+        raise typer.BadParameter(f"{quality!r} is not one of {', '.join(QUALITY)}", param_hint="--quality")
