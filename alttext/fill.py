@@ -30,7 +30,7 @@ from alttext.hints import suggestions
 from alttext.pages import PageJob, count_pages, pages, site_root
 from alttext.report import FILLED, FOR_REVIEW, KEPT, SKIPPED, Progress, Record, short, thumbnail
 from alttext.resolve import Locator, Placeholder, check_image, load, locate
-from alttext.reuse import SiteAlts, Written, human_alt
+from alttext.reuse import SiteAlts, Written, human_alt, may_hold_human_alt
 from alttext.scan import EMPTY, FILL, KEEP, REPORT, REVIEW, Image
 from alttext.splice import MARKER, alt_edit, apply, review_marker
 
@@ -264,7 +264,7 @@ def fill(
         for folder in [Path(t) for t in targets if Path(t).is_dir()] + ([options.out] if options.out else []):
             atomic.clean_stale(folder)
     if options.reuse:
-        found = pages(targets, options)
+        found = pages(targets, options, may_hold_human_alt)
         while batch := list(islice(found, options.batch_pages)):
             filling.learn([job for job in batch if isinstance(job, PageJob)])
     found = pages(targets, options)

@@ -7,7 +7,7 @@ import os
 import re
 import stat
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -46,12 +46,15 @@ class PageJob:
     mode: int | None = None  # file mode for a mirrored copy
 
 
-def pages(targets: list[str], options: PageOptions) -> Iterator[PageJob | SourceError]:
+def pages(targets: list[str], options: PageOptions,
+          worth_scanning: Callable[[bytes], bool] | None = None) -> Iterator[PageJob | SourceError]:
+    """The pages of the targets, scanned; local pages whose bytes `worth_scanning` turns down are
+    passed over unscanned (a crawl scans every page it reads: it needs their links)."""
     for target in targets:
         if is_url(target):
             yield from crawl(target, options)
         else:
-            yield from local_pages(Path(target), options)
+            yield from local_pages(Path(target), options, worth_scanning)
 
 
 def local_files(target: Path, out: Path | None, root: Path | None = None) -> tuple[Path, list[Path]]:
@@ -92,11 +95,14 @@ def count_pages(targets: list[str], options: PageOptions) -> int | None:
     return sum(len(local_files(Path(t), options.out)[1]) for t in targets)
 
 
-def local_pages(target: Path, options: PageOptions) -> Iterator[PageJob | SourceError]:
+def local_pages(target: Path, options: PageOptions,
+                worth_scanning: Callable[[bytes], bool] | None = None) -> Iterator[PageJob | SourceError]:
     root, files = local_files(target, options.out, options.root)
     for path in files:
         try:
             data = read_file(path)
+            if worth_scanning is not None and not worth_scanning(data):
+                continue
             mode = path.stat().st_mode & 0o7777
             relative = path.resolve().relative_to(root.resolve()) if options.root else path.relative_to(root)
         except SourceError as error:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from alttext import suspicious
 from alttext.decisions import Answer
 from alttext.scan import ALONE, DECORATIVE, FILL, HAS_ALT, KEEP, REVIEW, Image
+
+_ALT = re.compile(rb"alt\s*=", re.I)
+
+
+def may_hold_human_alt(data: bytes) -> bool:
+    """Whether a page's bytes may hold an alt someone wrote, so that the first pass need not parse the
+    pages that cannot (no "alt=" anywhere). UTF-16 pages, whose bytes hide the text, are parsed."""
+    return b"\x00" in data[:1024] or _ALT.search(data) is not None
 
 
 @dataclass(frozen=True)

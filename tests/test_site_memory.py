@@ -174,3 +174,11 @@ def test_page_context_is_offered_as_suggestions_not_written(site, tmp_path, monk
     assert found == [["The team in Lyon, 2026.", "At the meetup", "Team photo"], None]
     assert caption_of(PHOTO).encode() in (site / "team.html").read_bytes()
     assert "Suggestions from the page: “The team in Lyon, 2026.”" in (tmp_path / "review.html").read_text()
+
+
+def test_only_pages_that_may_hold_a_persons_alt_are_parsed_in_the_first_pass():
+    from alttext.reuse import may_hold_human_alt
+
+    assert may_hold_human_alt(b'<p><IMG SRC=a.png ALT = "A cat"></p>')
+    assert not may_hold_human_alt(b"<p><img src=a.png></p><p>Although</p>")
+    assert may_hold_human_alt('<img src=a.png alt="A cat">'.encode("utf-16"))  # its bytes hide the text
