@@ -23,6 +23,7 @@ from alttext.imagenet import ImageNetHead, load_imagenet
 from alttext.images import open_image, squash
 from alttext.kinds import DEFAULT_ACTIONS, UNKNOWN, Kind, KindHead, decoration_rule, image_stats, load_head
 from alttext.ocr import MAX_SIDE, Reader, Reading, language
+from alttext.wording import neutral
 
 
 @dataclass
@@ -189,7 +190,7 @@ class Describer:
             if not caption:
                 return Description(source, "review", confidence=confidence, kind=kind.name,
                                    reason=f"{note}: the model wrote no words")
-            return Description(source, "alt", caption, confidence, kind.name, note, caption, "caption")
+            return Description(source, "alt", neutral(caption), confidence, kind.name, note, caption, "caption")
         verdict = decide(caption, cap.confidence, evidence, self.policy)
         reason = f"{note}: {verdict.why}"
         seen = evidence.as_dict()
