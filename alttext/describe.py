@@ -46,6 +46,7 @@ class Description:
     caption: str | None = None
     basis: str | None = None
     evidence: dict | None = None  # Evidence.as_dict(): what the detector and the ImageNet head saw
+    language: str | None = None  # the language alttext worded the alt in, where it chose one (screenshots)
 
     def as_dict(self) -> dict:
         """The JSON record of `caption --json`: {source, error} for a failure, else the decision."""
@@ -222,14 +223,16 @@ def unread(reading: Reading, part: str) -> str:
     return "no words were read with confidence"
 
 
-ENGLISH_KINDS = ("photo", "unknown", "screenshot")  # worded by alttext, in English; OCR words are the image's
+ENGLISH_KINDS = ("photo", "unknown", "screenshot")  # worded by alttext (in English unless `language` says)
 
 
 def english_only(found: Description, lang: str | None) -> Description:
     """An English sentence of ours meant for a page in another language becomes a flag, with the
-    sentence in the reason: a screen reader would read it in the page's voice, and wrongly."""
+    sentence in the reason: a screen reader would read it in the page's voice, and wrongly. A screenshot
+    worded in the page's language stays."""
     page = language(lang)
-    if found.action == "error" or not found.alt or found.kind not in ENGLISH_KINDS or page == "en":
+    if found.action == "error" or not found.alt or found.kind not in ENGLISH_KINDS or page == "en" \
+            or found.language == page:
         return found
     why = f"the page is in {lang!r} and this description is in English (not written: {found.alt!r})"
     return replace(found, action="review", alt=None, reason=f"{found.reason}: {why}" if found.reason else why)
@@ -264,12 +267,13 @@ def screenshot_description(source: str, kind: Kind, reading: Reading, lang: str 
     title = reading.title.rstrip(" .:;,")
     alt = wording[0].format(title) if title else wording[1]
     why = "titled by its top line, read alike by two OCR engines" if title else unread(reading, "its top line")
-    return Description(source, "review", alt, kind=kind.name, reason=f"{note}: {why}; {ask}")
+    return Description(source, "review", alt, kind=kind.name, reason=f"{note}: {why}; {ask}", language=language(lang))
 
 
-def flag_repeats(found: list[Description]) -> list[Description]:
-    """One page's descriptions, each screenshot whose alt another screenshot on the page also got
-    marked in its reason: a person must tell them apart (fill runs it per page)."""
+def flag_repeats(found: list) -> list:
+    """One page's descriptions (or fill's report records: anything with kind, alt and reason), each
+    screenshot whose alt another screenshot on the page also got marked in its reason: a person must tell
+    them apart (fill runs it per page, on its records)."""
     alts = [d.alt for d in found if d.kind == "screenshot" and d.alt]
     return [replace(d, reason=f"{d.reason}; {alts.count(d.alt)} screenshots on this page got this same alt, "
                               "a person should tell them apart")

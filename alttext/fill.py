@@ -23,10 +23,12 @@ from typing import BinaryIO
 from alttext import atomic
 from alttext.cache import Cache
 from alttext.decisions import Answer, SiteDecisions
-from alttext.describe import Description, apply_floor, english_only
+from alttext.describe import Description, apply_floor, english_only, flag_repeats
 from alttext.errors import AltTextError, SourceError
 from alttext.fetch import is_url
 from alttext.hints import suggestions
+from alttext.kinds import DEFAULT_ACTIONS
+from alttext.ocr import language
 from alttext.pages import PageJob, count_pages, pages, site_root
 from alttext.report import FILLED, FOR_REVIEW, KEPT, SKIPPED, Progress, Record, short, thumbnail
 from alttext.resolve import Locator, Placeholder, check_image, load, locate
@@ -34,7 +36,7 @@ from alttext.reuse import SiteAlts, Written, human_alt, may_hold_human_alt
 from alttext.scan import EMPTY, FILL, KEEP, REPORT, REVIEW, Image
 from alttext.splice import MARKER, alt_edit, apply, review_marker
 
-Describe = Callable[[list[tuple[str, bytes]]], list[Description]]
+Describe = Callable[[list[tuple[str, bytes, str]]], list[Description]]  # (source, bytes, page language)
 
 
 @dataclass
@@ -73,10 +75,18 @@ class Run:
 
 
 Chain = tuple[Locator, ...]  # the places an image's pixels may be, best first
+Wanted = tuple[str, str]  # (digest, the page's language as ocr.language gives it): a description wanted
+
+
+def key(digest: str, lang: str) -> str:
+    """Where a description is kept (in `found` and the cache): by digest, with the page's language added
+    for a description that depends on it on a page not in English (a key without one is English)."""
+    return digest if lang == "en" else f"{digest}@{lang}"
 
 
 class ImageDescriptions:
-    """Image locations → descriptions: each distinct image loaded once, captioned once, cached."""
+    """Image locations → descriptions: each distinct image loaded once, captioned once, cached. Pictures
+    read by OCR (text, screenshots) are described once per page language; the rest once in all."""
 
     def __init__(self, describe: Describe, cache: Cache, options: Options):
         self.describe = describe
@@ -85,7 +95,9 @@ class ImageDescriptions:
         self.digests: dict[Chain, str | SourceError] = {}
         self.chains: dict[str, Chain] = {}  # digest → a chain that has those bytes
         self.loaded: dict[str, tuple[str, bytes]] = {}  # digest → (source, bytes), until described
-        self.found: dict[str, Description] = {}
+        self.found: dict[str, Description] = {}  # key() → description
+        actions = getattr(describe, "actions", DEFAULT_ACTIONS)
+        self.reading = {kind for kind, action in actions.items() if action in ("words", "screenshot")}
         self.thumbnails: dict[str, str | None] = {}
 
     def load_all(self, chains: set[Chain]) -> None:
@@ -108,19 +120,37 @@ class ImageDescriptions:
         if digest not in self.found:
             self.loaded.setdefault(digest, (str(locator), data))
 
-    def describe_digests(self, digests: set[str]) -> None:
-        """Describe these loaded pictures, from the cache or in one model call; forget the loaded bytes."""
-        pending: dict[str, tuple[str, bytes]] = {}
-        for digest in digests - self.found.keys():
-            source, data = self.loaded.get(digest) or self.reload(digest)
-            cached = self.cache.get(digest, source)
-            if cached is not None:
-                self.found[digest] = cached
-            else:
-                pending[digest] = (source, data)
+    def describe_digests(self, wanted: set[Wanted]) -> None:
+        """Describe these loaded pictures, from the cache or in model calls; forget the loaded bytes. A
+        picture wanted in several languages is described in one first, and again in the others only when
+        its kind is read by OCR."""
+        pending: dict[Wanted, tuple[str, bytes]] = {}
+        for digest, lang in sorted(wanted):
+            if self.known(digest, lang) is None:
+                source, data = self.loaded.get(digest) or self.reload(digest)
+                if not self.cached(digest, lang, source):
+                    pending[(digest, lang)] = (source, data)
         self.loaded.clear()
-        if pending:
-            self.run_model(pending)
+        first: dict[str, Wanted] = {}  # each picture in one language
+        for digest, lang in pending:
+            first.setdefault(digest, (digest, lang))
+        self.run_model({wanted: pending[wanted] for wanted in first.values()})
+        self.run_model({(digest, lang): item for (digest, lang), item in pending.items()
+                        if self.known(digest, lang) is None})
+
+    def known(self, digest: str, lang: str) -> Description | None:
+        """The description found for a picture on a page in `lang`: its own, or one that holds for all."""
+        shared = self.found.get(digest)
+        return self.found.get(key(digest, lang)) or (shared if shared and shared.kind not in self.reading else None)
+
+    def cached(self, digest: str, lang: str, source: str) -> bool:
+        """Whether the cache has the picture's description for `lang` (now in `found`)."""
+        for place in dict.fromkeys((key(digest, lang), digest)):
+            found = self.cache.get(place, source)
+            if found is not None and (place == key(digest, lang) or found.kind not in self.reading):
+                self.found[place] = found
+                return True
+        return False
 
     def reload(self, digest: str) -> tuple[str, bytes]:
         """The bytes of a picture seen in the first pass, whose bytes were let go."""
@@ -148,27 +178,30 @@ class ImageDescriptions:
             return locator, data, thumbnail(data) if self.options.thumbnails else None
         return first_error
 
-    def run_model(self, pending: dict[str, tuple[str, bytes]]) -> None:
-        new = describe_all(self.describe, pending)
+    def run_model(self, pending: dict[Wanted, tuple[str, bytes]]) -> None:
+        if not pending:
+            return
+        described = describe_all(self.describe, {(d, lang): (*item, lang) for (d, lang), item in pending.items()})
+        new = {key(d, lang) if found.kind in self.reading else d: found for (d, lang), found in described.items()}
         self.found.update(new)
         self.cache.put(new)
 
-    def result(self, chain: Chain) -> tuple[Description | SourceError, str | None]:
-        """What was found for an image, and its thumbnail."""
+    def result(self, chain: Chain, lang: str | None) -> tuple[Description | SourceError, str | None]:
+        """What was found for an image on a page in `lang`, and its thumbnail."""
         digest = self.digests[chain]
         if isinstance(digest, SourceError):
             return digest, None
-        return self.found[digest], self.thumbnails.get(digest)
+        return self.known(digest, language(lang)), self.thumbnails.get(digest)
 
 
-def describe_all(describe: Describe, pending: dict[str, tuple[str, bytes]]) -> dict[str, Description]:
-    """digest → (source, bytes), described in one call: digest → Description (an error one for each when
-    the model fails)."""
+def describe_all(describe: Describe, pending: dict) -> dict:
+    """key → (source, bytes[, page language]), described in one call: key → Description (an error one for
+    each when the model fails)."""
     items = list(pending.values())
     try:
         described = describe(items)
     except AltTextError as error:
-        described = [Description(source, "error", reason=str(error)) for source, _ in items]
+        described = [Description(source, "error", reason=str(error)) for source, *_ in items]
     if len(described) != len(items):
         raise AltTextError(f"the describer gave {len(described)} results for {len(items)}")
     return dict(zip(pending, described))
@@ -319,7 +352,7 @@ class Filling:
             if answer is not None:
                 self.answers[id(image)] = answer
             if answer is None or answer.alt is None:
-                model.add(digest)
+                model.add((digest, language(image.lang)))
         self.descriptions.describe_digests(model)
         for job in jobs:
             self.page(job)
@@ -331,6 +364,7 @@ class Filling:
 
     def page(self, job: PageJob) -> None:
         decided = [self.decide(job, image) for image in job.scan.images]
+        decided = list(zip(flag_repeats([record for record, _ in decided]), [alt for _, alt in decided]))
         marker = self.options.marker
         edits = [
             alt_edit(job.scan.page, image, alt, review_marker(marker) if record.action == FOR_REVIEW else marker)
@@ -368,7 +402,8 @@ class Filling:
             record.action, record.alt = (FOR_REVIEW if answer.review else FILLED), answer.alt
             record.reason, record.origin = answer.reason, answer.origin
             return record, answer.alt
-        found, record.thumbnail = (chain, None) if isinstance(chain, SourceError) else self.descriptions.result(chain)
+        found, record.thumbnail = (chain, None) if isinstance(chain, SourceError) \
+            else self.descriptions.result(chain, image.lang)
         if isinstance(found, SourceError):
             record.action, record.reason = SKIPPED, found.reason
             return record, None

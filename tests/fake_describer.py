@@ -1,4 +1,4 @@
-"""A deterministic stand-in for the model-backed describer, for the fill tests."""
+"""Deterministic stand-ins for the model-backed describer, for the fill tests."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import time
 
 from PIL import Image
 
-from alttext.describe import Description
+from alttext.describe import Description, screenshot_description
+from alttext.kinds import Kind
+from alttext.ocr import Reader
 
 
 def confidence_of(data: bytes) -> float:
@@ -20,7 +22,8 @@ def caption_of(data: bytes) -> str:
 
 
 class FakeDescriber:
-    """Captions every picture "A test caption of N bytes."; records each call's sources."""
+    """Captions every picture "A test caption of N bytes."; records each call's sources (and the page
+    languages asked for, in `languages`)."""
 
     model_id = "fake-model"
     default_min_confidence = 0.0
@@ -28,14 +31,16 @@ class FakeDescriber:
     def __init__(self, delay_s: float = 0.0):
         self.delay_s = delay_s
         self.calls: list[list[str]] = []
+        self.languages: list[list[str | None]] = []
 
-    def __call__(self, items: list[tuple[str, bytes]]) -> list[Description]:
-        self.calls.append([source for source, _ in items])
+    def __call__(self, items: list[tuple]) -> list[Description]:
+        self.calls.append([source for source, *_ in items])
+        self.languages.append([lang[0] if lang else None for _, _, *lang in items])
         time.sleep(self.delay_s)
-        return [self.describe(source, data) for source, data in items]
+        return [self.describe(*item) for item in items]
 
     @staticmethod
-    def describe(source: str, data: bytes) -> Description:
+    def describe(source: str, data: bytes, lang: str | None = None) -> Description:
         try:
             with Image.open(io.BytesIO(data)) as image:
                 image.verify()
@@ -48,3 +53,22 @@ class FakeDescriber:
     @property
     def images_described(self) -> int:
         return sum(len(call) for call in self.calls)
+
+
+class ScreenshotDescriber(FakeDescriber):
+    """Takes the pictures whose bytes are in `screenshots` for screenshots and words them as the real describer
+    does, from alttext.ocr's Reader (a tests/fake_ocr.py engine) asked in the page's language."""
+
+    model_id = "fake-screenshots"
+
+    def __init__(self, *screenshots: bytes):
+        super().__init__()
+        self.screenshots = screenshots
+        self.reader = Reader(engine="fake_ocr:echo_language")  # it reads "lang LANG": the language it was asked
+
+    def describe(self, source: str, data: bytes, lang: str | None = None) -> Description:
+        if data not in self.screenshots:
+            return super().describe(source, data, lang)
+        with Image.open(io.BytesIO(data)) as picture:
+            reading = self.reader.read(picture.convert("RGB"), lang)
+        return screenshot_description(source, Kind("screenshot"), reading, lang)

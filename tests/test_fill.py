@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import typer
-from fake_describer import FakeDescriber, caption_of, confidence_of
+from fake_describer import FakeDescriber, ScreenshotDescriber, caption_of, confidence_of
 from httpserver import serve
 from imagefiles import broken_images, encode, gradient
 from typer.testing import CliRunner
@@ -567,3 +567,80 @@ def test_english_descriptions_are_not_written_into_pages_in_another_language(tmp
     assert f'<img src=b.jpg alt="{caption_of(JPEG)}"'.encode() in written  # the English part gets it
     german = next(r for r in result.records if r.source.endswith("a.png"))
     assert german.action == "review" and "'de-AT'" in german.reason and caption_of(PNG) in german.reason
+
+
+SHOT = encode(gradient((120, 90)), "PNG")
+OTHER_SHOT = encode(gradient((120, 91)), "PNG")
+
+
+@pytest.fixture
+def fake_ocr(monkeypatch):
+    """OCR's worker finds tests/fake_ocr.py."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+
+
+@pytest.fixture
+def two_languages(tmp_path) -> Path:
+    """The same screenshot and photo on a German page and an English one."""
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "shot.png").write_bytes(SHOT)
+    (root / "a.png").write_bytes(PNG)
+    (root / "de.html").write_bytes(b"<html lang=de-AT><body><img src=shot.png><img src=a.png></body></html>")
+    (root / "en.html").write_bytes(b"<html lang=en><body><img src=shot.png><img src=a.png></body></html>")
+    return root
+
+
+def alts_by_page(result: fill.Run) -> dict[tuple[str, str], str | None]:
+    return {(Path(r.page).name, Path(r.source).name): r.alt for r in result.records}
+
+
+def test_a_screenshot_is_read_and_worded_in_each_page_language(two_languages, fake_ocr, tmp_path):
+    describer = ScreenshotDescriber(SHOT)
+    try:
+        result = run([two_languages], describer, out=tmp_path / "out", min_confidence=0.0)
+    finally:
+        describer.reader.close()
+    assert alts_by_page(result) == {("de.html", "shot.png"): "Bildschirmfoto: lang de.",
+                                    ("de.html", "a.png"): None,  # the English caption is not written there
+                                    ("en.html", "shot.png"): "Screenshot of lang en.",
+                                    ("en.html", "a.png"): caption_of(PNG)}
+    assert b'alt="Bildschirmfoto: lang de."' in (tmp_path / "out" / "de.html").read_bytes()
+    # the screenshot is described in each language, the photo once: its caption is the same in both
+    assert sorted(zip(sum(describer.calls, []), sum(describer.languages, []))) == [
+        (str(two_languages / "a.png"), "de"), (str(two_languages / "shot.png"), "de"),
+        (str(two_languages / "shot.png"), "en")]
+
+    again = FakeDescriber()
+    again.model_id = describer.model_id  # the cache answers both languages: nothing is described again
+    assert alts_by_page(run([two_languages], again, out=tmp_path / "out2", min_confidence=0.0)) == \
+        alts_by_page(result) and again.calls == []
+
+
+def test_a_page_in_a_language_without_screenshot_wording_gets_a_flag(tmp_path, fake_ocr):
+    (tmp_path / "shot.png").write_bytes(SHOT)
+    (tmp_path / "ko.html").write_bytes(b"<html lang=ko><img src=shot.png></html>")
+    describer = ScreenshotDescriber(SHOT)
+    try:
+        [record] = run([tmp_path / "ko.html"], describer).records
+    finally:
+        describer.reader.close()
+    assert record.action == "review" and record.alt is None and "'ko'" in record.reason
+    assert b"alt=" not in (tmp_path / "ko.html").read_bytes()
+
+
+def test_screenshots_that_got_the_same_alt_on_one_page_are_flagged(tmp_path, fake_ocr):
+    for name, data in (("one.png", SHOT), ("two.png", OTHER_SHOT), ("a.png", PNG)):
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "p.html").write_bytes(b"<img src=one.png><img src=two.png><img src=a.png>")
+    (tmp_path / "q.html").write_bytes(b"<img src=one.png>")
+    describer = ScreenshotDescriber(SHOT, OTHER_SHOT)
+    try:
+        result = run([tmp_path], describer)
+    finally:
+        describer.reader.close()
+    same = "2 screenshots on this page got this same alt"
+    reasons = {(Path(r.page).name, Path(r.source).name): r.reason for r in result.records}
+    assert same in reasons[("p.html", "one.png")] and same in reasons[("p.html", "two.png")]
+    assert same not in reasons[("q.html", "one.png")]  # alone on its page
+    assert {r.alt for r in result.records if r.kind == "screenshot"} == {"Screenshot of lang en."}

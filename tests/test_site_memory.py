@@ -29,7 +29,7 @@ class Refusing(FakeDescriber):
         self.forbidden = forbidden
 
     def __call__(self, items):
-        assert not [s for s, data in items if data in self.forbidden], "the model ran for a picture the site knows"
+        assert not [item for item in items if item[1] in self.forbidden], "the model ran for a picture the site knows"
         return super().__call__(items)
 
 
