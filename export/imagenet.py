@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from alttext.bundle import load_bundle
+from alttext.bundle import load_bundle, read_meta
+from alttext.errors import ModelError
 from alttext.imagenet import load_imagenet
 from alttext.images import load_pixels
 from training.model import ENCODERS
@@ -45,7 +45,10 @@ def classifier_state(encoder: str) -> dict:
 
 
 def write_head(bundle: Path) -> Path:
-    meta = json.loads((bundle / "model.json").read_text())
+    try:
+        meta = read_meta(bundle)
+    except ModelError as error:
+        raise SystemExit(str(error)) from None
     encoder = meta["encoder"]
     if "+tuned" in encoder:
         raise SystemExit(f"{bundle}: its encoder was fine-tuned ({encoder}); the ImageNet layer reads the original one")

@@ -110,3 +110,12 @@ def test_shipped_bundle_writes_the_sure_object_not_the_wrong_caption():
     assert found["alt"] == "A cat." and found["basis"] == "objects"
     assert found["caption"] and "cat" not in found["caption"].lower()  # the model's own sentence is kept
     assert "cat (ImageNet" in found["reason"] and found["evidence"]["imagenet"]["cat"] > 0.5
+
+
+def test_tuning_on_a_file_that_is_no_report_is_one_line(tmp_path):
+    bad = tmp_path / "report.json"
+    bad.write_text('{"scores": {}}')
+    done = subprocess.run([sys.executable, "-m", "training.evidence_tune", str(bad)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.strip() == f"{bad}: not a training.alt_eval --out report ('records')"

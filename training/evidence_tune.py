@@ -34,8 +34,12 @@ UNRELATED_BELOW = 0.1
 
 
 def read_records(path: Path) -> list[dict]:
-    """The photos' records (others were not captioned), each with `unrelated`: is its caption unrelated?"""
-    records = [r for r in json.loads(path.read_text())["records"] if r.get("kind") in ("photo", "unknown", None)]
+    """The photos' records (others were not captioned), each with `unrelated`: is its caption unrelated?
+    SystemExit with one line when the file is not a training.alt_eval report."""
+    try:
+        records = [r for r in json.loads(path.read_text())["records"] if r.get("kind") in ("photo", "unknown", None)]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f"{path}: not a training.alt_eval --out report ({error})") from None
     scorer = CiderD({r["image"]: [tokenize(c) for c in r["references"]] for r in records})
     for r in records:
         r["unrelated"] = scorer.score(r["image"], tokenize(r["caption"] or "")) < UNRELATED_BELOW
