@@ -5,12 +5,13 @@ it to reach the intranet). It answers requests that carry no Origin (curl, scrip
 extension's, and refuses ordinary web origins, so a page cannot use it either directly or through DNS
 rebinding (the Host must be this machine). Each image gets the decision `fill` makes: the rules'
 verdict from where the image sits (scan.context_decision, from the facts the extension found in the
-page), the describer, then fill.outcome. Descriptions are kept in memory by the image's SHA-256.
+page), a person's decision for the picture in the site's decisions file (--decisions, answered without
+the model), the describer, then fill.outcome. Descriptions are kept in memory by the image's SHA-256.
 
     GET  /v1/health    {"service", "version", "model", "device", "device_note", "limits", ...}
     POST /v1/describe  {"images": [{"source": URL, "data": BASE64, "context": {...}}, ...], "ask": false}
                     -> application/x-ndjson, one line per image as soon as it is ready (not in order):
-                       {"index", "source", "action", "alt", "guess", "kind", "confidence", "reason"}
+                       {"index", "source", "action", "alt", "guess", "kind", "confidence", "reason", "origin"}
 
 `context`: "element" ("img" or "input"), "role" (the image's own role), "control" (the tag name of
 the link or button it sits in, or null), "controlHasText" (that link or button already has words),
@@ -18,7 +19,8 @@ the link or button it sits in, or null), "controlHasText" (that link or button a
 "review" (alt is written only when it is not null) or "skipped"; `alt` is what fill would write;
 `guess` the model's caption when it is not written (under the review threshold). With "ask": true (a
 reader asked for a description) the context is not consulted: `action` is "described" and `alt` the
-model's best description, under the threshold too.
+model's best description, under the threshold too. `origin` is "decision" when the decisions file
+answered (a person's alt, or "" for decorative), else null.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from alttext import __version__
 from alttext import fill as pipeline
+from alttext.decisions import Decisions, DecisionsError, load
 from alttext.describe import Description
 from alttext.errors import SourceError
 from alttext.fetch import MAX_BYTES
@@ -269,19 +272,21 @@ class ModelQueue:
 
 
 def answer(index: int, source: str, action: str, alt: str | None = None, reason: str | None = None,
-           found: Description | None = None, guess: str | None = None) -> dict:
+           found: Description | None = None, guess: str | None = None, origin: str | None = None) -> dict:
     """One image's line in the /v1/describe response."""
     return {"index": index, "source": source, "action": action, "alt": alt, "guess": guess,
             "kind": found.kind if found else None, "confidence": found.confidence if found else None,
-            "reason": reason}
+            "reason": reason, "origin": origin}
 
 
 class Service:
     """What the HTTP routes ask: the describer's queue, the review floor, the cache and the health record."""
 
     def __init__(self, describe: pipeline.Describe, min_confidence: float | None, health: dict,
-                 cache_entries: int = CACHE_ENTRIES, batch: int = 16, waiting: int = MAX_WAITING):
+                 cache_entries: int = CACHE_ENTRIES, batch: int = 16, waiting: int = MAX_WAITING,
+                 decisions: Decisions | None = None):
         self.min_confidence = min_confidence
+        self.decisions = decisions or Decisions()
         self.health = {"service": "alttext", "version": __version__, **health,
                        "limits": {"max_body": MAX_BODY, "max_images": MAX_IMAGES, "request_pixels": MAX_REQUEST_PIXELS,
                                   "request_seconds": REQUEST_SECONDS, "max_waiting": waiting}}
@@ -320,7 +325,11 @@ class Service:
             data = image_bytes(entry.get("data"), source)
         except SourceError as error:
             return answer(n, source, SKIPPED, reason=error.reason)
-        return Pending(n, source, decision, reason, hashlib.sha256(data).hexdigest(), data)
+        digest = hashlib.sha256(data).hexdigest()
+        decided = None if ask else self.decisions.answer(digest)
+        if decided is not None:
+            return answer(n, source, FILLED, decided.alt, decided.reason, origin=decided.origin)
+        return Pending(n, source, decision, reason, digest, data)
 
     def jobs(self, prepared: list, arrival: int) -> tuple[dict[str, Description], dict[str, Job]]:
         """What memory knows, and the queue's jobs for the rest (Busy when the queue is full)."""
@@ -665,18 +674,25 @@ def serve(
     min_confidence: MinConfidenceOption = None,
     kind_action: KindActionOption = None,
     ocr_timeout: OcrTimeoutOption = OCR_BUDGET_S,
+    decisions: Annotated[Path | None, typer.Option(
+        help="A site's decisions file (.alttext.json): a person's alt or decorative answers before the model.")] = None,
 ) -> None:
     """Describe images for the browser extension, on http://127.0.0.1:8765, until Ctrl-C."""
     if extension_path:
         typer.echo(str(EXTENSION_DIR))
         raise typer.Exit(0)
     check_device(device)
+    try:
+        decided = load(decisions, True) if decisions is not None else None
+    except DecisionsError as error:
+        say(str(error))
+        raise typer.Exit(1) from None
     actions = kind_actions(kind_action)
     options = pipeline.Options(min_confidence=min_confidence)
     notes: list[str] = []
     describer = load_describer(model, device, batch_size, options, actions, ocr_timeout, on_device_note=notes.append)
     service = Service(describer, options.min_confidence, health_of(describer, notes[0] if notes else ""),
-                      batch=batch_size)
+                      batch=batch_size, decisions=decided)
     try:
         server = Server(service, host, port)
     except OSError as error:
