@@ -38,10 +38,11 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import h11
@@ -508,9 +509,10 @@ class Guard:
     """Refuses web pages (an ordinary Origin; a Host that is not this machine: DNS rebinding) before any
     route is looked at, and adds CORS for extensions and no-store to every answer."""
 
-    def __init__(self, app, host: str):
+    def __init__(self, app, host: str, own_origin: str | None = None):
         self.app = app
         self.host = host.lower()
+        self.own_origin = own_origin  # a page this server serves itself (alttext review's) may call it
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -521,7 +523,7 @@ class Guard:
             response = refused(414, "the request line is too long")
         elif sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > MAX_HEAD:
             response = refused(431, "the request's headers are too large")
-        elif origin is not None and not origin.startswith(EXTENSION_ORIGINS):
+        elif origin is not None and origin != self.own_origin and not origin.startswith(EXTENSION_ORIGINS):
             response = refused(403, "web pages may not use this service, only browser extensions")
         elif not self.host_allowed(headers.get("host")):
             response = refused(403, "the Host header does not name this machine")
@@ -594,7 +596,8 @@ def app_for(service: Service, host: str):
 class Server:
     """The service on a listening socket (bound at once, so that a port in use is known before serving)."""
 
-    def __init__(self, service: Service, host: str, port: int):
+    def __init__(self, service: Service | None, host: str, port: int, app_of: Callable[[str], Any] | None = None):
+        """`app_of`, given the server's URL once bound, makes another app (alttext review's) than the service's."""
         self.service = service
         self.host = host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -607,7 +610,8 @@ class Server:
         except OSError:
             self.socket.close()
             raise
-        config = uvicorn.Config(app_for(service, host), http=JsonErrors, lifespan="off", backlog=BACKLOG,
+        app = app_of(self.url) if app_of is not None else app_for(service, host)
+        config = uvicorn.Config(app, http=JsonErrors, lifespan="off", backlog=BACKLOG,
                                 access_log=False, log_level="warning", server_header=False,
                                 h11_max_incomplete_event_size=MAX_HEAD, timeout_graceful_shutdown=5)
         self.uvicorn = uvicorn.Server(config)
@@ -622,7 +626,8 @@ class Server:
         try:
             self.uvicorn.run(sockets=[self.socket])
         finally:
-            self.service.queue.close()
+            if self.service is not None:
+                self.service.queue.close()
             self.socket.close()
 
     def stop(self) -> None:
