@@ -349,7 +349,7 @@ def review(
     except OSError as error:
         say(f"cannot listen on {host}:{port} ({error.strerror or error})")
         raise typer.Exit(1) from None
-    run(server, f"{len(found.pictures)} pictures need a person: open {server.url}/ ; Ctrl-C stops it")
+    run(server, f"{len(found.pictures)} pictures need a person; open {server.url}/ (Ctrl-C stops it)")
     say(f"stopped: {found.decided} of {len(found.pictures)} pictures done")
 
 

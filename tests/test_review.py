@@ -3,16 +3,23 @@ accept, edit and decorative each end up in every page that shows the picture and
 axe-core finds no violation on the page."""
 
 import hashlib
+import http.client
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from imagefiles import encode, gradient
 from live_service import call, serving
+from typer.testing import CliRunner
 
 from alttext import decisions
+from alttext.cli import app
 from alttext.review import Site, app_of
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (the dev extra)")
@@ -133,3 +140,42 @@ def test_other_origins_and_bad_decisions_are_refused(site):
         status, _, answer = call(server.url, "POST", "/v1/decide", {"digest": "0" * 64, "alt": "x"})
         assert status == 400
     assert not (site.site / ".alttext.json").exists() and (site.site / "a.html").read_bytes() == PAGES["a.html"]
+
+
+def test_cli_prints_the_url_serves_the_page_and_stops_on_ctrl_c(site):
+    args = [sys.executable, "-m", "alttext", "review", str(site.site), "--port", "0"]
+    child = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    try:
+        line = child.stderr.readline()
+        assert line.startswith("alttext: 3 pictures need a person; open http://127.0.0.1:"), line
+        status, headers, _ = raw_get(line.split()[7])
+        assert status == 200 and headers["content-type"].startswith("text/html")
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=30) == 0
+        assert child.stderr.read() == "alttext: stopped: 0 of 3 pictures done\n"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        child.stderr.close()
+
+
+def raw_get(url: str):
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("GET", parts.path)
+        response = connection.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        connection.close()
+
+
+def test_cli_a_broken_decisions_file_or_a_missing_site_is_one_line(tmp_path):
+    broken = tmp_path / ".alttext.json"
+    broken.write_text("{", encoding="utf-8")
+    result = CliRunner().invoke(app, ["review", str(tmp_path), "--port", "0"])
+    assert result.exit_code == 1 and result.output.startswith(f"alttext: {broken}: not JSON")
+    assert len(result.output.strip().splitlines()) == 1
+    result = CliRunner().invoke(app, ["review", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2 and result.output == f"alttext: {tmp_path / 'nowhere'}: not a folder\n"
