@@ -130,7 +130,7 @@ def test_accept_edit_and_decorative_reach_every_page_and_the_file(site, chromium
         digest(RULE): {"decorative": True}}
 
 
-def test_other_origins_and_bad_decisions_are_refused(site):
+def test_other_origins_and_bad_decisions_are_refused_and_skip_writes_nothing(site):
     with serving(None, app_of(site)) as server:
         body = {"digest": digest(TEAM), "alt": "x"}
         status, _, answer = call(server.url, "POST", "/v1/decide", body, {"Origin": "http://example.org"})
@@ -139,6 +139,8 @@ def test_other_origins_and_bad_decisions_are_refused(site):
         assert status == 400 and "decorative" in answer["error"]
         status, _, answer = call(server.url, "POST", "/v1/decide", {"digest": "0" * 64, "alt": "x"})
         assert status == 400
+        status, _, answer = call(server.url, "POST", "/v1/decide", {"digest": digest(TEAM), "skip": True})
+        assert status == 200 and answer == {"pages": 0, "decided": 1, "total": 3}  # skip writes nothing
     assert not (site.site / ".alttext.json").exists() and (site.site / "a.html").read_bytes() == PAGES["a.html"]
 
 
