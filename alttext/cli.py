@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from alttext import __version__, bench, fill_cli, serve
+from alttext import __version__, bench, fill_cli, review, serve
 from alttext.errors import AltTextError, ModelError, SourceError
 from alttext.options import (
     OCR_BUDGET_S,
@@ -155,6 +155,7 @@ def print_line(result) -> None:
 app.command("fill")(fill_cli.fill)
 app.command("check")(fill_cli.check)
 app.command("serve")(serve.serve)
+app.command("review")(review.review)
 app.command("bench")(bench.bench)
 
 

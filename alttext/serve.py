@@ -5,12 +5,13 @@ it to reach the intranet). It answers requests that carry no Origin (curl, scrip
 extension's, and refuses ordinary web origins, so a page cannot use it either directly or through DNS
 rebinding (the Host must be this machine). Each image gets the decision `fill` makes: the rules'
 verdict from where the image sits (scan.context_decision, from the facts the extension found in the
-page), the describer, then fill.outcome. Descriptions are kept in memory by the image's SHA-256.
+page), a person's decision for the picture in the site's decisions file (--decisions, answered without
+the model), the describer, then fill.outcome. Descriptions are kept in memory by the image's SHA-256.
 
     GET  /v1/health    {"service", "version", "model", "device", "device_note", "limits", ...}
     POST /v1/describe  {"images": [{"source": URL, "data": BASE64, "context": {...}}, ...], "ask": false}
                     -> application/x-ndjson, one line per image as soon as it is ready (not in order):
-                       {"index", "source", "action", "alt", "guess", "kind", "confidence", "reason"}
+                       {"index", "source", "action", "alt", "guess", "kind", "confidence", "reason", "origin"}
 
 `context`: "element" ("img" or "input"), "role" (the image's own role), "control" (the tag name of
 the link or button it sits in, or null), "controlHasText" (that link or button already has words),
@@ -18,7 +19,8 @@ the link or button it sits in, or null), "controlHasText" (that link or button a
 "review" (alt is written only when it is not null) or "skipped"; `alt` is what fill would write;
 `guess` the model's caption when it is not written (under the review threshold). With "ask": true (a
 reader asked for a description) the context is not consulted: `action` is "described" and `alt` the
-model's best description, under the threshold too.
+model's best description, under the threshold too. `origin` is "decision" when the decisions file
+answered (a person's alt, or "" for decorative), else null.
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import h11
@@ -55,6 +58,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from alttext import __version__
 from alttext import fill as pipeline
+from alttext.decisions import Decisions, DecisionsError, load
 from alttext.describe import Description
 from alttext.errors import SourceError
 from alttext.fetch import MAX_BYTES
@@ -269,19 +273,21 @@ class ModelQueue:
 
 
 def answer(index: int, source: str, action: str, alt: str | None = None, reason: str | None = None,
-           found: Description | None = None, guess: str | None = None) -> dict:
+           found: Description | None = None, guess: str | None = None, origin: str | None = None) -> dict:
     """One image's line in the /v1/describe response."""
     return {"index": index, "source": source, "action": action, "alt": alt, "guess": guess,
             "kind": found.kind if found else None, "confidence": found.confidence if found else None,
-            "reason": reason}
+            "reason": reason, "origin": origin}
 
 
 class Service:
     """What the HTTP routes ask: the describer's queue, the review floor, the cache and the health record."""
 
     def __init__(self, describe: pipeline.Describe, min_confidence: float | None, health: dict,
-                 cache_entries: int = CACHE_ENTRIES, batch: int = 16, waiting: int = MAX_WAITING):
+                 cache_entries: int = CACHE_ENTRIES, batch: int = 16, waiting: int = MAX_WAITING,
+                 decisions: Decisions | None = None):
         self.min_confidence = min_confidence
+        self.decisions = decisions or Decisions()
         self.health = {"service": "alttext", "version": __version__, **health,
                        "limits": {"max_body": MAX_BODY, "max_images": MAX_IMAGES, "request_pixels": MAX_REQUEST_PIXELS,
                                   "request_seconds": REQUEST_SECONDS, "max_waiting": waiting}}
@@ -320,7 +326,11 @@ class Service:
             data = image_bytes(entry.get("data"), source)
         except SourceError as error:
             return answer(n, source, SKIPPED, reason=error.reason)
-        return Pending(n, source, decision, reason, hashlib.sha256(data).hexdigest(), data)
+        digest = hashlib.sha256(data).hexdigest()
+        decided = None if ask else self.decisions.answer(digest)
+        if decided is not None:
+            return answer(n, source, FILLED, decided.alt, decided.reason, origin=decided.origin)
+        return Pending(n, source, decision, reason, digest, data)
 
     def jobs(self, prepared: list, arrival: int) -> tuple[dict[str, Description], dict[str, Job]]:
         """What memory knows, and the queue's jobs for the rest (Busy when the queue is full)."""
@@ -499,9 +509,10 @@ class Guard:
     """Refuses web pages (an ordinary Origin; a Host that is not this machine: DNS rebinding) before any
     route is looked at, and adds CORS for extensions and no-store to every answer."""
 
-    def __init__(self, app, host: str):
+    def __init__(self, app, host: str, own_origin: str | None = None):
         self.app = app
         self.host = host.lower()
+        self.own_origin = own_origin  # a page this server serves itself (alttext review's) may call it
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -512,7 +523,7 @@ class Guard:
             response = refused(414, "the request line is too long")
         elif sum(len(k) + len(v) + 4 for k, v in scope["headers"]) > MAX_HEAD:
             response = refused(431, "the request's headers are too large")
-        elif origin is not None and not origin.startswith(EXTENSION_ORIGINS):
+        elif origin is not None and origin != self.own_origin and not origin.startswith(EXTENSION_ORIGINS):
             response = refused(403, "web pages may not use this service, only browser extensions")
         elif not self.host_allowed(headers.get("host")):
             response = refused(403, "the Host header does not name this machine")
@@ -585,7 +596,8 @@ def app_for(service: Service, host: str):
 class Server:
     """The service on a listening socket (bound at once, so that a port in use is known before serving)."""
 
-    def __init__(self, service: Service, host: str, port: int):
+    def __init__(self, service: Service | None, host: str, port: int, app_of: Callable[[str], Any] | None = None):
+        """`app_of`, given the server's URL once bound, makes another app (alttext review's) than the service's."""
         self.service = service
         self.host = host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -598,7 +610,8 @@ class Server:
         except OSError:
             self.socket.close()
             raise
-        config = uvicorn.Config(app_for(service, host), http=JsonErrors, lifespan="off", backlog=BACKLOG,
+        app = app_of(self.url) if app_of is not None else app_for(service, host)
+        config = uvicorn.Config(app, http=JsonErrors, lifespan="off", backlog=BACKLOG,
                                 access_log=False, log_level="warning", server_header=False,
                                 h11_max_incomplete_event_size=MAX_HEAD, timeout_graceful_shutdown=5)
         self.uvicorn = uvicorn.Server(config)
@@ -613,7 +626,8 @@ class Server:
         try:
             self.uvicorn.run(sockets=[self.socket])
         finally:
-            self.service.queue.close()
+            if self.service is not None:
+                self.service.queue.close()
             self.socket.close()
 
     def stop(self) -> None:
@@ -665,18 +679,25 @@ def serve(
     min_confidence: MinConfidenceOption = None,
     kind_action: KindActionOption = None,
     ocr_timeout: OcrTimeoutOption = OCR_BUDGET_S,
+    decisions: Annotated[Path | None, typer.Option(
+        help="A site's decisions file (.alttext.json): a person's alt or decorative answers before the model.")] = None,
 ) -> None:
     """Describe images for the browser extension, on http://127.0.0.1:8765, until Ctrl-C."""
     if extension_path:
         typer.echo(str(EXTENSION_DIR))
         raise typer.Exit(0)
     check_device(device)
+    try:
+        decided = load(decisions, True) if decisions is not None else None
+    except DecisionsError as error:
+        say(str(error))
+        raise typer.Exit(1) from None
     actions = kind_actions(kind_action)
     options = pipeline.Options(min_confidence=min_confidence)
     notes: list[str] = []
     describer = load_describer(model, device, batch_size, options, actions, ocr_timeout, on_device_note=notes.append)
     service = Service(describer, options.min_confidence, health_of(describer, notes[0] if notes else ""),
-                      batch=batch_size)
+                      batch=batch_size, decisions=decided)
     try:
         server = Server(service, host, port)
     except OSError as error:

@@ -21,9 +21,9 @@ def running(service: Service):
 
 
 @contextmanager
-def serving(service: Service):
-    """Yields the Server while it serves on 127.0.0.1."""
-    server = Server(service, "127.0.0.1", 0)
+def serving(service: Service | None, app_of=None):
+    """Yields the Server while it serves on 127.0.0.1 (`app_of`: another app than the service's, see Server)."""
+    server = Server(service, "127.0.0.1", 0, app_of)
     thread = threading.Thread(target=server.serve, daemon=True)
     thread.start()
     try:

@@ -2,6 +2,7 @@
 what `fill` decides for the same images, and its refusals: web origins, foreign Hosts, bad bodies."""
 
 import base64
+import hashlib
 import http.client
 import json
 import os
@@ -24,7 +25,7 @@ from live_service import call, running, serving
 from PIL import Image
 from typer.testing import CliRunner
 
-from alttext import __version__, fill, fill_cli, serve
+from alttext import __version__, decisions, fill, fill_cli, serve
 from alttext.cli import app
 from alttext.errors import ModelError
 from alttext.report import Progress
@@ -123,7 +124,7 @@ def test_each_image_gets_the_decision_fill_makes(describer, tmp_path, monkeypatc
     with running(served) as base:
         sources = [s.decode() for s in re.findall(rb"src=([\w.]+)", PAGE)]
         found = describe(base, *[{"source": s, "data": b64(FILES[s]), "context": c} for s, c in zip(sources, CONTEXTS)])
-    assert [{k: v for k, v in r.items() if k not in ("source", "guess")} for r in found] == expected
+    assert [{k: v for k, v in r.items() if k not in ("source", "guess", "origin")} for r in found] == expected
     assert [r["source"] for r in found] == sources
     actions = [r["action"] for r in found]
     if floor == 0.0:  # the tiny model captions a.png: filled where the rules say fill, else flagged
@@ -520,3 +521,29 @@ def test_a_request_keeps_its_place_in_the_queue_from_when_it_arrived_not_when_it
             assert response.status == 200 and len(response.read().splitlines()) == 2
         assert blocker.result()[0] == later.result()[0] == 200
     assert gate.calls == [["p0.png"], ["p1.png", "p2.png"], ["p3.png", "p4.png"]]
+
+
+def test_a_persons_decision_answers_before_the_model(describer, tmp_path):
+    decisions_file = tmp_path / ".alttext.json"
+    decisions_file.write_text(decisions.dumps({
+        hashlib.sha256(PNG).hexdigest(): {"alt": "The team at the meetup."},
+        hashlib.sha256(JPEG).hexdigest(): {"decorative": True}}), encoding="utf-8")
+    counting = Counting(describer)
+    served = Service(counting, 0.0, {}, decisions=decisions.load(decisions_file, True))
+    with running(served) as base:
+        team, rule, other = describe(base, {"source": "team.png", "data": b64(PNG)},
+                                     {"source": "rule.jpg", "data": b64(JPEG)},
+                                     {"source": "s.gif", "data": b64(SPACER)})
+    assert (team["action"], team["alt"], team["origin"]) == ("filled", "The team at the meetup.", "decision")
+    assert (rule["action"], rule["alt"], rule["origin"]) == ("filled", "", "decision")
+    assert str(decisions_file) in team["reason"]
+    assert other["origin"] is None and counting.calls == [1]  # only the picture nobody decided
+
+
+def test_cli_a_broken_decisions_file_is_one_line_and_exit_1(tmp_path):
+    broken = tmp_path / "d.json"
+    broken.write_text('{"images": {"abc": {"alt": "x"}}}', encoding="utf-8")
+    result = CliRunner().invoke(app, ["serve", "--decisions", str(broken), "--port", "0"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    expected = f"alttext: {broken}: images['abc']: the key is not a lower-case SHA-256 in hex"
+    assert result.output.strip().splitlines() == [expected]
