@@ -141,7 +141,9 @@ class Describer:
         found = self.captioner.captions(pixels[wanted], feats[wanted], h[wanted], c[wanted], pooled[wanted]) \
             if wanted else []
         captions = dict(zip(wanted, found))
-        evidence = dict(zip(wanted, self._evidence(pooled[wanted], [looks[i].picture for i in wanted])))
+        # a bundle without evidence thresholds decides on the caption alone: no detector run for it
+        evidence = dict(zip(wanted, self._evidence(pooled[wanted], [looks[i].picture for i in wanted]))) \
+            if self.policy else {}
         return [self._decide(source, look, kind, action, captions.get(i), evidence.get(i))
                 for i, (source, look, kind, action) in enumerate(zip(sources, looks, kinds, actions))]
 
@@ -183,7 +185,7 @@ class Describer:
             return words_description(source, kind, reading)
         return screenshot_description(source, kind, reading, look.lang)
 
-    def _captioned(self, source: str, kind: Kind, cap: Caption, evidence: Evidence) -> Description:
+    def _captioned(self, source: str, kind: Kind, cap: Caption, evidence: Evidence | None) -> Description:
         confidence = round(cap.confidence, 4)
         note = kind.note()
         caption = cap.text or None
