@@ -119,3 +119,17 @@ def test_tuning_on_a_file_that_is_no_report_is_one_line(tmp_path):
                           timeout=120)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip() == f"{bad}: not a training.alt_eval --out report ('records')"
+
+
+def test_a_class_in_most_photos_gets_no_credit_for_being_common():
+    from training.evidence_tune import class_threshold
+
+    def photos(n: int, shown: bool, score: float) -> list[dict]:
+        return [{"truth": ["person"] if shown else [], "evidence": {"detector": {"person": [score]}}}] * n
+
+    # 80 of 100 photos show a person, and 0.2 is given to 20 with one and 20 without: 80% of the claims
+    # at 0.2 are right by the counts, but weighed as if half the photos showed people only 50% are.
+    common = photos(60, True, 0.9) + photos(20, True, 0.2) + photos(20, False, 0.2)
+    assert class_threshold(common, "detector", "person", 0.75, 0.4) == 0.25
+    rare = photos(20, True, 0.2) + photos(20, False, 0.2) + photos(10, False, 0.0)  # 40%: counted as they are
+    assert class_threshold(rare, "detector", "person", 0.5, 0.4) == 0.1
