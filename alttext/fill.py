@@ -396,9 +396,10 @@ class Filling:
             record.action, record.alt = FILLED, ""
             return record, ""
         chain = self.chains[id(image)]
+        record.picture = self.digest(image)
         answer = self.answers.get(id(image))
         if answer is not None and answer.alt is not None:
-            record.thumbnail = self.descriptions.thumbnails.get(self.digest(image))
+            record.thumbnail = self.descriptions.thumbnails.get(record.picture)
             record.action, record.alt = (FOR_REVIEW if answer.review else FILLED), answer.alt
             record.reason, record.origin = answer.reason, answer.origin
             return record, answer.alt
