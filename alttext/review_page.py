@@ -86,7 +86,7 @@ def picture_cell(n: int, picture: list[Record]) -> str:
     if kinds:
         parts.append(f"Kind: {e(kinds)}")
     if offered:
-        parts.append("Suggestions: " + "; ".join(f"“{e(s)}”" for s in offered))
+        parts.append("Suggestions from its pages: " + "; ".join(f"“{e(s)}”" for s in offered))
     return "<br>".join(parts)
 
 
