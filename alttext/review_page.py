@@ -130,7 +130,7 @@ td, th {{ border: 1px solid #8c959f; padding: .4rem; text-align: left; vertical-
   }}
 tbody th {{ font-weight: normal; background: #fff; }}
 col.picture {{ width: 13rem; }} col.status {{ width: 8rem; }} col.alt {{ width: 30%; }} col.pages {{ width: 24%; }}
-.name {{ font-weight: bold; }}
+.name, dt {{ font-weight: bold; }}
 .small {{ font-size: .875rem; }}
 ul {{ margin: 0; padding-left: 1.1rem; }}
 .review, .swatch.review {{ background: #fff3c4; }}
