@@ -46,9 +46,10 @@ def private_cache(tmp_path, monkeypatch) -> Path:
     return tmp_path / "cache"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """Debian's Chromium, headless, through Playwright (the dev extra)."""
+    """Debian's Chromium, headless, through Playwright (the dev extra); one per test module, since
+    Playwright's sync API allows one at a time and test_extension starts its own."""
     from browser import CHROMIUM
 
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (the dev extra)")
