@@ -10,7 +10,7 @@ from alttext.errors import SourceError
 from alttext.pages import PageJob, PageOptions, count_pages, pages
 from alttext.report import Progress, short
 from alttext.resolve import locate
-from alttext.scan import KEEP, NEEDS_ALT, Image
+from alttext.scan import ALONE, DECORATIVE, KEEP, NEEDS_ALT, Image
 from alttext.splice import MARKER, REVIEW_STATE
 
 MISSING = "missing"  # needs alt: none, or only whitespace, or a link's only content
@@ -85,7 +85,9 @@ def image_finding(page: str, image: Image) -> Finding | None:
         return found(MISSING, ["missing-alt"], image.reason)
     if image.generated is not None and REVIEW_STATE in image.generated.split():
         return found(REVIEW, ["awaiting-review"], f"machine alt awaiting a person's review: “{image.alt}”")
-    codes = suspicious.codes(image.alt, image.nearby_text) if _human(image) else []
+    if image.reason == DECORATIVE and image.element == "img" and image.context == ALONE:
+        return found(SUSPICIOUS, [suspicious.EMPTY_LINK], suspicious.describe(suspicious.EMPTY_LINK))
+    codes = suspicious.codes(image.alt, (image.nearby_text, image.figcaption)) if _human(image) else []
     return found(SUSPICIOUS, codes, _suspicious_reason(image.alt, codes)) if codes else None
 
 

@@ -20,7 +20,7 @@ from itertools import islice
 from pathlib import Path
 from typing import BinaryIO
 
-from alttext import atomic
+from alttext import atomic, suspicious
 from alttext.cache import Cache
 from alttext.decisions import Answer, SiteDecisions
 from alttext.describe import Description, apply_floor, english_only, flag_repeats
@@ -75,6 +75,7 @@ class Run:
 
 
 Chain = tuple[Locator, ...]  # the places an image's pixels may be, best first
+REPEATS = 'its alt would repeat the text beside it (axe image-redundant-alt): alt=""'
 Wanted = tuple[str, str]  # (digest, the page's language as ocr.language gives it): a description wanted
 
 
@@ -363,7 +364,7 @@ class Filling:
         return digest if isinstance(digest, str) else None
 
     def page(self, job: PageJob) -> None:
-        decided = [self.decide(job, image) for image in job.scan.images]
+        decided = [unrepeated(image, *self.decide(job, image)) for image in job.scan.images]
         decided = list(zip(flag_repeats([record for record, _ in decided]), [alt for _, alt in decided]))
         marker = self.options.marker
         edits = [
@@ -396,9 +397,10 @@ class Filling:
             record.action, record.alt = FILLED, ""
             return record, ""
         chain = self.chains[id(image)]
+        record.picture = self.digest(image)
         answer = self.answers.get(id(image))
         if answer is not None and answer.alt is not None:
-            record.thumbnail = self.descriptions.thumbnails.get(self.digest(image))
+            record.thumbnail = self.descriptions.thumbnails.get(record.picture)
             record.action, record.alt = (FOR_REVIEW if answer.review else FILLED), answer.alt
             record.reason, record.origin = answer.reason, answer.origin
             return record, answer.alt
@@ -412,6 +414,16 @@ class Filling:
         if answer is not None and record.action != SKIPPED:  # people disagree on this picture: a person decides
             record.action, record.reason = FOR_REVIEW, "; ".join(r for r in (record.reason, answer.reason) if r)
         return record, alt
+
+
+def unrepeated(image: Image, record: Record, alt: str | None) -> tuple[Record, str | None]:
+    """alt="" instead of an alt that would repeat the text beside a plain image (its paragraph's, list
+    item's or cell's text, or its figure's caption): that text already says it (axe image-redundant-alt)."""
+    if image.decision != FILL or not alt or not suspicious.repeats(alt, (image.nearby_text, image.figcaption)):
+        return record, alt
+    record.action, record.alt = FILLED, ""
+    record.reason = "; ".join(r for r in (record.reason, REPEATS) if r)
+    return record, ""
 
 
 def _note_failures(batch: list, run: Run, progress: Progress) -> list[PageJob]:

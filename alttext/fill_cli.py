@@ -29,7 +29,8 @@ from alttext.options import (
     say,
 )
 from alttext.pages import HTML_SUFFIXES, local_files
-from alttext.report import summary, write_json, write_review
+from alttext.report import summary, write_json
+from alttext.review_page import write_review
 from alttext.scan import SUSPICIOUS
 
 TargetsArgument = Annotated[

@@ -1,9 +1,8 @@
-"""What a run did, for people: progress, the summary, --report JSON, the --review page."""
+"""What a run did, for people: progress, the summary, --report JSON (the --review page: review_page.py)."""
 
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import sys
@@ -36,6 +35,7 @@ class Record:
     kind: str | None = None
     origin: str | None = None  # where the alt came from: "model", "decision" (the site's file), "reused"
     suggestions: list[str] | None = None  # page context that may say what it shows (hints.py)
+    picture: str | None = None  # the SHA-256 of the image's bytes, when they were read
     thumbnail: str | None = None  # data: URI, for the review page only
 
     def as_json(self) -> dict:
@@ -88,53 +88,6 @@ def thumbnail(data: bytes) -> str | None:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=80)
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-REVIEW_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>alttext review</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem; }}
-table {{ border-collapse: collapse; width: 100%; }}
-td, th {{ border: 1px solid #ccc; padding: .5rem; text-align: left; vertical-align: top; }}
-.review {{ background: #fff6d6; }} .skipped {{ background: #fde2e1; }}
-img {{ max-width: {side}px; max-height: {side}px; }}
-</style>
-</head>
-<body>
-<h1>Alt text to review</h1>
-<p>{count} images. Rows in yellow need a person's decision; rows in red got no alt text.</p>
-<table>
-<tr><th>Image</th><th>Page</th><th>Kind</th><th>Alt text written</th><th>Confidence</th><th>Flags</th></tr>
-{rows}
-</table>
-</body>
-</html>
-"""
-
-
-def write_review(path: Path, records: list[Record]) -> None:
-    shown = [r for r in records if r.action != KEPT]
-    rows = "\n".join(_review_row(r) for r in shown)
-    page = REVIEW_PAGE.format(side=THUMBNAIL_SIDE, count=len(shown), rows=rows)
-    path.write_text(page, encoding="utf-8")
-
-
-def _review_row(record: Record) -> str:
-    esc = html.escape
-    picture = f'<img src="{esc(record.thumbnail)}" alt="">' if record.thumbnail else "(no image)"
-    alt = "(none)" if record.alt is None else f"“{esc(record.alt)}”"
-    confidence = "" if record.confidence is None else f"{record.confidence:.2f}"
-    flags = esc(f"{record.action}: {record.reason}" if record.reason else record.action)
-    if record.suggestions:
-        flags += "<br>Suggestions from the page: " + "; ".join(f"“{esc(s)}”" for s in record.suggestions)
-    return (
-        f'<tr class="{esc(record.action)}"><td>{picture}<br><small>{esc(short(record.source))}'
-        f"</small></td><td>{esc(record.page)}:{record.line}</td><td>{esc(record.kind or '')}</td><td>{alt}</td>"
-        f"<td>{confidence}</td><td>{flags}</td></tr>"
-    )
 
 
 class Progress:

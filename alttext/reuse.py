@@ -38,7 +38,7 @@ def human_alt(image: Image, marker_name: str | None) -> str | None:
     alt = " ".join(image.alt.split())
     if image.alt and not alt:  # only whitespace: not a decision
         return None
-    if alt and suspicious.codes(alt, image.nearby_text):
+    if alt and set(suspicious.codes(alt, (image.nearby_text, image.figcaption))) - {suspicious.LONG}:
         return None
     return alt if image.reason in (HAS_ALT, DECORATIVE) else None
 

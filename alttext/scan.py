@@ -35,10 +35,10 @@ EMPTY = "empty"  # write alt="": the link or button around it already has text
 REPORT = "report"  # needs alt, but only a person can write it: list it, write nothing
 NEEDS_ALT = (FILL, REVIEW, EMPTY, REPORT)
 
-# Where an image sits, for reusing a person's alt written for the same picture elsewhere.
+# Where an image sits, for reusing a person's alt written for the same picture elsewhere, and for check.
 PLAIN = "plain"
 BESIDE_TEXT = "in a link or button with text"
-ALONE = "the only content of a link or button"
+ALONE = "the only content of a link or button"  # and nothing else names it (aria-label(ledby), title)
 
 HAS_ALT = "has alt text"  # the reasons for a person's alt, which reuse reads
 DECORATIVE = 'alt="" marks it decorative'
@@ -150,8 +150,9 @@ class Image:
     alt: str | None = None  # the alt as written, decoded (None: no alt attribute)
     generated: str | None = None  # the value of fill's marker, when it has one
     context: str = PLAIN
-    nearby_text: str = ""  # the text of the link, button, paragraph or cell around it
-    figcaption: str = ""  # for an image that needs alt: the caption of the <figure> it is in
+    nearby_text: str = ""  # the text of the link, button, paragraph or cell around it (axe's "adjacent")
+    figcaption: str = ""  # the caption of the <figure> it is in
+    link: str = ""  # for an image that needs alt: the href of the link it is in
     title: str = ""  # for an image that needs alt: its title attribute
     lang: str | None = None  # the page's language at the image: the nearest lang attribute (None: not said)
 
@@ -478,6 +479,7 @@ class Rules:
         alt = tag.attrs.get("alt")
         replace = alt is not None and decision in (FILL, REVIEW, EMPTY)
         alt_text = element.attr("alt")
+        worded = decision in NEEDS_ALT or bool(alt_text and alt_text.strip())  # may repeat the text beside it
         return Image(
             line=_line(element.page, tag.start),
             element=element.name,
@@ -492,8 +494,9 @@ class Rules:
             alt=alt_text,
             generated=element.attr(GENERATED),
             context=self.context(element),
-            nearby_text=nearby_text(element) if alt_text and alt_text.strip() else "",
-            figcaption=figure_caption(element) if decision in NEEDS_ALT else "",
+            nearby_text=nearby_text(element) if worded else "",
+            figcaption=figure_caption(element) if worded else "",
+            link=self.link(element) if decision in NEEDS_ALT else "",
             title=(element.attr("title") or "").strip() if decision in NEEDS_ALT else "",
             lang=language_at(element),
         )
@@ -502,7 +505,13 @@ class Rules:
         control = self.control(element)
         if control is None:
             return PLAIN
-        return BESIDE_TEXT if self.has_words(control, but=element) else ALONE
+        named = self.has_words(control, but=element) or self.named(control) or control.blank("title") is False
+        return BESIDE_TEXT if named else ALONE
+
+    def link(self, element: Element) -> str:
+        control = self.control(element)
+        is_link = control is not None and control.html and control.name == "a"
+        return (control.attr("href") or "").strip(_HTML_SPACE) if is_link else ""
 
     def role(self, element: Element) -> str | None:
         role = element.value("role")
@@ -646,9 +655,11 @@ def language_at(element: Element) -> str | None:
 
 
 def nearby_text(element: Element) -> str:
-    """The rendered text of the nearest link, button, paragraph or table cell around the element."""
+    """The rendered text of the nearest link, button, paragraph, list item or table cell around the element:
+    where axe's image-redundant-alt looks."""
     for node in element.ancestors():
-        if node.html and (node.name in REDUNDANT_PARENTS or node.value("role") == "button"):
+        if node.html and (node.name in REDUNDANT_PARENTS or node.value("role") == "button") \
+                and (node.name != "a" or "href" in node.attrs):
             return node.node.to_text()
     return ""
 

@@ -44,3 +44,20 @@ def private_cache(tmp_path, monkeypatch) -> Path:
     """The description cache in this test's own folder: no run sees another's captions."""
     monkeypatch.setenv("ALTTEXT_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Debian's Chromium, headless, through Playwright (the dev extra); one per test module, since
+    Playwright's sync API allows one at a time and test_extension starts its own."""
+    from browser import CHROMIUM
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (the dev extra)")
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"no Chromium at {CHROMIUM} (set ALTTEXT_CHROMIUM)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -1,6 +1,7 @@
 """`check` finds what needs a person, and `fill --overwrite-suspicious` replaces what says nothing:
 real pages in a temporary site, the real CLI."""
 
+import hashlib
 import json
 
 import pytest
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 import alttext.describe
 from alttext import fill_cli
+from alttext.fill import REPEATS
 from alttext.suspicious import codes
 
 pytestmark = pytest.mark.usefixtures("private_cache")
@@ -58,9 +60,13 @@ def invoke(monkeypatch, *args):
     ("*", "", ["placeholder"]), ("picture", "", ["placeholder"]), ("Click for larger image.", "", ["click"]),
     ("Home", "Home", ["redundant"]), ("Home", " home. ", ["redundant"]),
     ("A red bicycle against a wall.", "", []), ("Home", "Back to the home page", []), ("Q3 sales by region.", "", []),
+    ("Image of a dog in the snow.", "", ["image-of"]), ("Company logo graphic", "", ["image-of"]),
+    ("Bullet point", "", ["placeholder"]), ("Chart", "", ["placeholder"]), ("More", "", ["placeholder"]),
+    ("Sales by region.png", "", ["file-name"]), ("A" + " long" * 20 + ".", "", ["long"]),
+    ("A photographer's imagery.", "", []),
 ])
 def test_suspicious_rules(alt, nearby, expected):
-    assert codes(alt, nearby) == expected
+    assert codes(alt, (nearby,)) == expected
 
 
 def test_check_lists_codes_pages_and_lines_and_gates(site, monkeypatch):
@@ -110,3 +116,40 @@ def test_fill_overwrite_suspicious_replaces_only_what_says_nothing(site, tmp_pat
     replaced = [r["reason"] for r in json.loads((tmp_path / "r.json").read_text())
                 if r["reason"] and "suspicious alt replaced" in r["reason"]]
     assert replaced[0] == "suspicious alt replaced (file-name: 'IMG_0436.jpg')" and len(replaced) == 4
+
+
+def test_fill_writes_empty_alt_where_its_alt_would_repeat_the_text_beside_it(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    for name in "abcde":
+        (site / f"{name}.png").write_bytes(PICTURES[name])
+    decided = {hashlib.sha256(PICTURES["c"]).hexdigest(): {"alt": "Acme"}}
+    (site / ".alttext.json").write_text(json.dumps({"images": decided, "version": 1}))
+    page = (f'<p><img src=a.png> {caption_of(PICTURES["a"])}</p>\n'
+            f'<figure><img src=b.png><figcaption>{caption_of(PICTURES["b"]).upper()}</figcaption></figure>\n'
+            '<ul><li><img src=c.png> Acme</li></ul>\n'
+            f'<a href=/><img src=d.png>{caption_of(PICTURES["d"])}</a>\n'
+            '<p><img src=e.png> Something else.</p>\n')
+    (site / "index.html").write_text(page)
+    result = invoke(monkeypatch, "fill", site, "--report", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    empty = ' alt="" data-alt-generated="alttext">'
+    assert (site / "index.html").read_text() == page.replace("a.png>", "a.png" + empty).replace(
+        "b.png>", "b.png" + empty).replace("c.png>", "c.png" + empty).replace("d.png>", "d.png" + empty).replace(
+        "e.png>", f'e.png alt="{caption_of(PICTURES["e"])}" data-alt-generated="alttext">')
+    reasons = [r["reason"] for r in json.loads((tmp_path / "r.json").read_text())]
+    assert [REPEATS in reason for reason in reasons] == [True, True, True, False, False]
+    assert "its <a> already has text" in reasons[3]
+
+
+def test_check_finds_empty_links_and_alt_that_repeats_a_figure_caption(tmp_path, monkeypatch):
+    (tmp_path / "index.html").write_text(
+        '<a href=/><img src=a.png alt=""></a>\n'
+        '<a href=/ title="Home"><img src=b.png alt=""></a>\n'
+        '<button><img src=c.png alt=""></button>\n'
+        '<a href=/><img src=d.png alt=""> Home</a>\n'
+        '<figure><img src=e.png alt="Sales by month"><figcaption>Sales by month.</figcaption></figure>\n'
+        '<a href=/ aria-hidden=true><img src=f.png alt=""></a>\n')
+    result = invoke(monkeypatch, "check", tmp_path, "--json")
+    found = [(f["source"], f["codes"]) for f in json.loads(result.stdout)]
+    assert found == [("a.png", ["empty-link"]), ("c.png", ["empty-link"]), ("e.png", ["redundant"])]

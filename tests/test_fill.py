@@ -1,5 +1,6 @@
 """fill and check end to end: real files, a real http.server, the CLI, a run killed midway."""
 
+import hashlib
 import io
 import json
 import os
@@ -208,7 +209,8 @@ def test_data_url_images_and_base_href(tmp_path):
 
 def test_reports(site, tmp_path):
     result = run([site], thumbnails=True)
-    from alttext.report import summary, write_json, write_review
+    from alttext.report import summary, write_json
+    from alttext.review_page import write_review
 
     write_json(tmp_path / "r.json", result.records)
     records = json.loads((tmp_path / "r.json").read_text())
@@ -223,12 +225,13 @@ def test_reports(site, tmp_path):
         "kind": "photo",
         "origin": "model",
         "suggestions": None,
+        "picture": hashlib.sha256(PNG).hexdigest(),
     }
     result.records[0].alt = '<script>alert("x")</script>'
     write_review(tmp_path / "review.html", result.records)
     review = (tmp_path / "review.html").read_text()
     assert "<script>alert" not in review and "&lt;script&gt;alert" in review
-    assert review.count('src="data:image/jpeg;base64,') == 4
+    assert review.count('src="data:image/jpeg;base64,') == 2  # a.png (also copy-of-a.png) and b.jpg, once each
     text = summary(result.records, result.pages, 0)
     assert "pages scanned: 2" in text and "filled: 3" in text and "flagged for review: 1" in text
 

@@ -173,7 +173,25 @@ def test_page_context_is_offered_as_suggestions_not_written(site, tmp_path, monk
     found = [r["suggestions"] for r in records(tmp_path / "r.json")]
     assert found == [["The team in Lyon, 2026.", "At the meetup", "Team photo"], None]
     assert caption_of(PHOTO).encode() in (site / "team.html").read_bytes()
-    assert "Suggestions from the page: “The team in Lyon, 2026.”" in (tmp_path / "review.html").read_text()
+    assert "Suggestions from its pages: “The team in Lyon, 2026.”" in (tmp_path / "review.html").read_text()
+
+
+@pytest.mark.parametrize(("href", "expected"), [
+    ("/about/contact.html", "Contact"), ("../blog/", "Blog"), ("/docs/index.html", "Docs"), ("/", "Home"),
+    ("https://www.example.org/", "example.org"), ("team-photos.html?page=2#top", "Team photos"),
+    ("#top", ""), ("mailto:a@example.org", ""), ("javascript:void(0)", ""), ("/p/12345.html", ""),
+])
+def test_a_links_target_as_words(href, expected):
+    from alttext.hints import link_words
+
+    assert link_words(href) == expected
+
+
+def test_the_link_target_is_a_suggestion(site, tmp_path, monkeypatch):
+    (site / "contact.html").write_bytes(b'<a href="/about/contact.html"><img src=img/logo.png></a>')
+    result = fill(monkeypatch, FakeDescriber(), site / "contact.html", "--report", tmp_path / "r.json", "--no-reuse")
+    assert result.exit_code == 0, result.output
+    assert records(tmp_path / "r.json")[0]["suggestions"] == ["Contact"]
 
 
 def test_only_pages_that_may_hold_a_persons_alt_are_parsed_in_the_first_pass():
