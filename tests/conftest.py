@@ -44,3 +44,9 @@ def private_cache(tmp_path, monkeypatch) -> Path:
     """The description cache in this test's own folder: no run sees another's captions."""
     monkeypatch.setenv("ALTTEXT_CACHE_DIR", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+@pytest.fixture
+def fake_ocr(monkeypatch):
+    """OCR's worker finds tests/fake_ocr.py."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]))
