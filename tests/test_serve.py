@@ -356,10 +356,10 @@ class Gate:
         self.calls: list[list[str]] = []
 
     def __call__(self, items):
-        self.calls.append([source for source, _ in items])
+        self.calls.append([source for source, *_ in items])
         self.entered.release()
         assert self.go.acquire(timeout=30)
-        return [FakeDescriber.describe(source, data) for source, data in items]
+        return [FakeDescriber.describe(*item) for item in items]
 
 
 def pictures(count: int) -> list[dict]:
