@@ -181,6 +181,14 @@ class Describer:
             why = REVIEW_WHY.get(kind.name, "a person should write it")
             return Description(source, "review", kind=kind.name, reason=f"{note}: {why}")
         reading = self.reader.read(look.picture, look.lang)
+        if action == "words" and kind.name == "text" and kind.second and read_nothing(reading):
+            # the head took it for text, and no words were found: it is what the head took second
+            kind = kind.instead()
+            action = self.actions[kind.name]
+            if action in ("caption", "words"):  # no caption was made for it; the words are known to be none
+                action = "review"
+            if action != "screenshot":
+                return self._decide(source, look, kind, action, None, None)
         if action == "words":
             return words_description(source, kind, reading)
         return screenshot_description(source, kind, reading, look.lang)
@@ -240,13 +248,20 @@ def english_only(found: Description, lang: str | None) -> Description:
     return replace(found, action="review", alt=None, reason=f"{found.reason}: {why}" if found.reason else why)
 
 
+def read_nothing(reading: Reading) -> bool:
+    """OCR ran and neither engine read a word with confidence (not one that the other did not confirm)."""
+    return not (reading.failure or reading.text or reading.guess)
+
+
 def words_description(source: str, kind: Kind, reading: Reading) -> Description:
-    """The words as the alt text when both OCR engines read them alike; else a flag."""
+    """The words as the alt text when both OCR engines read them alike (or Tesseract alone, in two page
+    layouts); else a flag."""
     note = kind.note()
     if reading.failure or not reading.text:
         return Description(source, "review", kind=kind.name, reason=f"{note}: {unread(reading, 'every word')}")
-    return Description(source, "alt", reading.text, kind=kind.name,
-                       reason=f"{note}: its words, read alike by two OCR engines")
+    how = "read alike by Tesseract in two page layouts, every word confidently" if reading.alone \
+        else "read alike by two OCR engines"
+    return Description(source, "alt", reading.text, kind=kind.name, reason=f"{note}: its words, {how}")
 
 
 # A screenshot's alt in the page's language: (with a title, without). Languages not here get no alt.

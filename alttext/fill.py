@@ -85,6 +85,12 @@ def key(digest: str, lang: str) -> str:
     return digest if lang == "en" else f"{digest}@{lang}"
 
 
+def reading_kinds(describe: Describe) -> set[str]:
+    """The kinds whose description depends on the page's language: those OCR reads."""
+    actions = getattr(describe, "actions", DEFAULT_ACTIONS)
+    return {kind for kind, action in actions.items() if action in ("words", "screenshot")}
+
+
 class ImageDescriptions:
     """Image locations → descriptions: each distinct image loaded once, captioned once, cached. Pictures
     read by OCR (text, screenshots) are described once per page language; the rest once in all."""
@@ -97,8 +103,7 @@ class ImageDescriptions:
         self.chains: dict[str, Chain] = {}  # digest → a chain that has those bytes
         self.loaded: dict[str, tuple[str, bytes]] = {}  # digest → (source, bytes), until described
         self.found: dict[str, Description] = {}  # key() → description
-        actions = getattr(describe, "actions", DEFAULT_ACTIONS)
-        self.reading = {kind for kind, action in actions.items() if action in ("words", "screenshot")}
+        self.reading = reading_kinds(describe)
         self.thumbnails: dict[str, str | None] = {}
 
     def load_all(self, chains: set[Chain]) -> None:

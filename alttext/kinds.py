@@ -88,11 +88,19 @@ def decoration_rule(picture: Image.Image, source: str) -> str | None:
 class Kind:
     name: str  # one of KINDS, or UNKNOWN
     rule: str | None = None  # the decoration rule that decided it, when one did
+    second: str | None = None  # the head's next likeliest kind, photo aside: what `instead` turns it into
+    was: str | None = None  # the head's first kind, where what was found in the image overruled it
+
+    def instead(self) -> Kind:
+        """The second kind, for an image whose first kind the evidence did not bear out (text, no words)."""
+        return Kind(self.second, was=self.name)
 
     def note(self) -> str:
         """The kind, for a reason: 'an icon or logo', 'decoration (a single flat colour)'."""
         if self.rule:
             return f"{NAMES[self.name]} ({self.rule})"
+        if self.was:
+            return f"{NAMES[self.name]} (taken for {NAMES[self.was]} first, but OCR read no words in it)"
         if self.name == UNKNOWN:
             return f"kind unknown (the bundle has no {HEAD_FILE}): handled as before, as a photo"
         return NAMES[self.name]
@@ -116,12 +124,17 @@ class KindHead:
         return p / p.sum(axis=1, keepdims=True)
 
     def classify(self, pooled: np.ndarray, stats: np.ndarray) -> list[Kind]:
-        """Photo when its probability clears photo_threshold (photos are not starved), else the likeliest."""
+        """Photo when its probability clears photo_threshold (photos are not starved), else the likeliest;
+        each with the next likeliest kind other than photo as its `second`."""
         photo = self.labels.index("photo")
         found = []
         for p in self.probabilities(pooled, stats):
-            others = np.where(np.arange(len(p)) == photo, -1.0, p)
-            found.append(Kind(self.labels[photo if p[photo] >= self.photo_threshold else int(others.argmax())]))
+            index = np.arange(len(p))
+            others = np.where(index == photo, -1.0, p)
+            first = photo if p[photo] >= self.photo_threshold else int(others.argmax())
+            rest = np.where(index == first, -1.0, others)
+            second = self.labels[int(rest.argmax())] if rest.max() >= 0 else None
+            found.append(Kind(self.labels[first], second=second))
         return found
 
 

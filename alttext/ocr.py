@@ -1,12 +1,14 @@
 """Words in images, offline, right or not at all: two engines read each picture, RapidOCR (PP-OCRv4 ONNX
 models inside the rapidocr-onnxruntime package) and Tesseract 5 (Debian's tesseract-ocr and its
-language packs), and only words both read are written. They run in a worker process, so that each
-image's budget of CPU time (not wall time: a busy machine must not change what is written) can be
-kept by ending the worker.
+language packs), and only words both read are written, or on a small picture words Tesseract read alike
+in two page layouts, every one confidently. They run in a worker process, so that each image's budget
+of CPU time (not wall time: a busy machine must not change what is written) can be kept by ending the
+worker.
 
 The worker: `python -m alttext.ocr ENGINE` where ENGINE is module:function, a function that loads
 the engines and returns `read(pixels (H, W, 3) uint8, lang) -> {engine: [[left, top, right, bottom,
-text, score], ...]}` for the engines "rapidocr" and "tesseract", or raises NoLanguage. It reads a
+text, score], ...]}` for the engines "rapidocr" and "tesseract" (and optionally Tesseract's LAYOUTS),
+or raises NoLanguage. It reads a
 JSON header line {"width", "height", "lang"} and the RGB bytes on stdin, and answers one JSON line.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import atexit
 import importlib
 import importlib.util
+import itertools
 import json
 import os
 import re
@@ -39,6 +42,12 @@ MIN_SIDE = 48  # smaller pictures are enlarged first: the detector misses tiny t
 TESSERACT_SIDE = 100  # Tesseract reads small text better a little larger
 LINE_HEIGHT = 48  # RapidOCR's top lines, cut out at this height, are read once more by Tesseract, alone
 LINE_COUNT = 8
+# A picture up to this size (after `prepared`: pictures of text, small screenshots) is read by Tesseract in
+# these page layouts (its page segmentation modes) too; a large screenshot would spend seconds on them for a
+# title that does not use them.
+LAYOUTS_MAX_PIXELS = 100_000
+LAYOUTS = {"tesseract_block": 6, "tesseract_line": 7, "tesseract_sparse": 11}
+ALONE_SCORE = 0.9  # Tesseract's words written without RapidOCR: two layouts read them, each this confident
 MAX_SIDE = 1280
 MAX_WORDS_CHARS = 125
 JUNK = re.compile(r"^[^\w&@#%$€£+]+$")
@@ -55,6 +64,7 @@ class Reading:
     title: str = ""  # the top line (a window's title, a page's heading) when both engines read it alike
     failure: str | None = None  # why nothing could be read (OCR missing, out of time, failed)
     guess: str = ""  # what RapidOCR read when Tesseract did not confirm it: for the reason, never written
+    alone: bool = False  # `text` is Tesseract's alone, read alike in two layouts (tesseract_alone)
 
 
 class NoLanguage(Exception):
@@ -130,7 +140,11 @@ def two_engines():
         boxes = rapid(pixels)
         picture = Image.fromarray(pixels)
         again = [word for cut in line_cuts(picture, boxes) for word in tesseract_words(cut, pack, mode=7)]
-        return {"rapidocr": boxes, "tesseract": tesseract_words(picture, pack) + again}
+        found = {"rapidocr": boxes, "tesseract": tesseract_words(picture, pack) + again}
+        if picture.width * picture.height <= LAYOUTS_MAX_PIXELS:
+            found.update({layout: tesseract_words(picture, pack, mode) for layout, mode in LAYOUTS.items()})
+            found["tesseract"] += found["tesseract_sparse"]
+        return found
 
     return read
 
@@ -248,16 +262,32 @@ class OcrFailure(Exception):
 
 def agreed(readings: dict[str, list[list]], lang: str | None = None) -> Reading:
     """RapidOCR's lines, kept only where Tesseract read the same words: all of them for `text`, the top
-    line for `title`; what was read but not confirmed is the `guess`."""
+    line for `title`; what was read but not confirmed is the `guess`. Where RapidOCR's words are not all
+    confirmed, `text` may still be Tesseract's alone (tesseract_alone)."""
     lines = rows(readings.get("rapidocr", []), keep_cjk=language(lang) in CJK_LANGS)
+    alone = tesseract_alone(readings)
     if not lines:
-        return Reading()
+        return Reading(alone, alone=bool(alone))
     confirm = Confirmer([w[4] for w in readings.get("tesseract", [])])
     checked = [confirm(line) for line in lines]
     texts = [clean_line(c) for c in checked if c]
     text = shorten(" ".join(texts)) if all(checked) and texts else ""
     title = shorten(window_title(clean_line(checked[0]))) if checked[0] else ""
-    return Reading(text, title, guess="" if text else shorten(" ".join(clean_line(line) for line in lines)))
+    if text or alone:
+        return Reading(text or alone, title, alone=not text)
+    return Reading("", title, guess=shorten(" ".join(clean_line(line) for line in lines)))
+
+
+def tesseract_alone(readings: dict[str, list[list]]) -> str:
+    """Tesseract's words where two of its LAYOUTS read the very same ones, each word of two letters or more
+    and at least ALONE_SCORE confident: a word-mark that RapidOCR misreads ("GNU FDL FREE DOC LICENSE" as
+    "GNUFDL FREE REEDSE", italic "COMPAQ" as "1"); else ""."""
+    found = [[w for w in readings.get(layout, []) if folded(w[4])] for layout in LAYOUTS]
+    for one, other in itertools.combinations(found, 2):
+        if one and [folded(w[4]) for w in one] == [folded(w[4]) for w in other] \
+                and min(w[5] for w in one + other) >= ALONE_SCORE and min(len(folded(w[4])) for w in one) >= 2:
+            return shorten(clean_line(" ".join(w[4] for w in one)))
+    return ""
 
 
 def window_title(line: str) -> str:

@@ -9,18 +9,21 @@ page), a person's decision for the picture in the site's decisions file (--decis
 the model), the describer, then fill.outcome. Descriptions are kept in memory by the image's SHA-256.
 
     GET  /v1/health    {"service", "version", "model", "device", "device_note", "limits", ...}
-    POST /v1/describe  {"images": [{"source": URL, "data": BASE64, "context": {...}}, ...], "ask": false}
+    POST /v1/describe  {"images": [{"source": URL, "data": BASE64, "context": {...}, "lang": TAG}, ...],
+                        "ask": false}
                     -> application/x-ndjson, one line per image as soon as it is ready (not in order):
                        {"index", "source", "action", "alt", "guess", "kind", "confidence", "reason", "origin"}
 
 `context`: "element" ("img" or "input"), "role" (the image's own role), "control" (the tag name of
 the link or button it sits in, or null), "controlHasText" (that link or button already has words),
-"notes" (what the rules noted, e.g. "alt was only whitespace"). `action` is fill's: "filled",
-"review" (alt is written only when it is not null) or "skipped"; `alt` is what fill would write;
-`guess` the model's caption when it is not written (under the review threshold). With "ask": true (a
-reader asked for a description) the context is not consulted: `action` is "described" and `alt` the
-model's best description, under the threshold too. `origin` is "decision" when the decisions file
-answered (a person's alt, or "" for decorative), else null.
+"notes" (what the rules noted, e.g. "alt was only whitespace"). `lang`: the page's language at the
+image (its nearest `lang`, else `<html lang>`; absent or null: English), as fill uses it: it chooses
+OCR's language, and an English sentence on a page in another language is flagged, not written.
+`action` is fill's: "filled", "review" (alt is written only when it is not null) or "skipped"; `alt`
+is what fill would write; `guess` the model's caption when it is not written (under the review
+threshold). With "ask": true (a reader asked for a description) the context is not consulted:
+`action` is "described" and `alt` the model's best description, under the threshold too.
+`origin` is "decision" when the decisions file answered (a person's alt, or "" for decorative), else null.
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ from alttext.errors import SourceError
 from alttext.fetch import MAX_BYTES
 from alttext.fill_cli import load_describer
 from alttext.images import decoded_pixels
+from alttext.ocr import language
 from alttext.options import (
     OCR_BUDGET_S,
     BatchOption,
@@ -91,6 +95,7 @@ MAX_WAITING = 512  # images waiting for the model, all requests together; past i
 CACHE_ENTRIES = 4096  # descriptions kept in memory, least recently used dropped first
 EXTENSION_ORIGINS = ("chrome-extension://", "moz-extension://", "safari-web-extension://")
 MAX_NOTES = 8
+MAX_LANG = 35  # a language tag's length (BCP 47 asks implementations for at least this)
 MAX_HEAD = 32 * 1024  # request line and headers
 MAX_URL = 8 * 1024
 BACKLOG = 512
@@ -123,30 +128,41 @@ class Pending:
     reason: str
     digest: str
     data: bytes
+    lang: str | None = None  # the page's language at the image, as the extension found it
+
+    @property
+    def key(self) -> str:
+        """What the image is described and kept by: its digest, with the page's language (fill.key)."""
+        return pipeline.key(self.digest, language(self.lang))
 
 
 class Memory:
-    """Descriptions by image digest, in memory, at most `entries` of them (cache.Cache's interface)."""
+    """Descriptions by fill.key (digest and page language), in memory, at most `entries` of them. As in
+    fill, only the kinds OCR reads (`reading`) are kept per language; the rest hold for every page."""
 
-    def __init__(self, entries: int = CACHE_ENTRIES):
+    def __init__(self, entries: int = CACHE_ENTRIES, reading: set[str] | frozenset = frozenset()):
         self.entries = entries
+        self.reading = reading
         self.found: OrderedDict[str, Description] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, digest: str, source: str) -> Description | None:
+    def get(self, key: str, source: str) -> Description | None:
+        """The description for `key`: its own, or the digest's when that holds in any language."""
         with self.lock:
-            found = self.found.get(digest)
-            if found is None:
-                return None
-            self.found.move_to_end(digest)
-        return replace(found, source=source)
+            for place in dict.fromkeys((key, key.partition("@")[0])):
+                found = self.found.get(place)
+                if found is not None and (place == key or found.kind not in self.reading):
+                    self.found.move_to_end(place)
+                    return replace(found, source=source)
+        return None
 
     def put(self, found: dict[str, Description]) -> None:
         with self.lock:
-            for digest, description in found.items():
+            for key, description in found.items():
                 if description.action != "error":  # a failed model run is not the image's fault
-                    self.found[digest] = description
-                    self.found.move_to_end(digest)
+                    place = key if description.kind in self.reading else key.partition("@")[0]
+                    self.found[place] = description
+                    self.found.move_to_end(place)
             while len(self.found) > self.entries:
                 self.found.popitem(last=False)
 
@@ -155,9 +171,10 @@ class Memory:
 class Job:
     """An image waiting for the model, and how many requests still wait for it."""
 
-    digest: str
+    digest: str  # fill.key: the image's digest and the page's language
     source: str
     data: bytes
+    lang: str  # the page's language as ocr.language gives it ('de' for 'de-AT'), what OCR is asked for
     request: int  # when the request that asked first arrived (its place in the queue)
     future: Future = field(default_factory=Future)
     waiting: int = 1
@@ -192,17 +209,17 @@ class ModelQueue:
             self.arrivals += 1
             return self.arrivals
 
-    def submit(self, wanted: dict[str, tuple[str, bytes]], arrival: int) -> dict[str, Job]:
-        """digest → its Job (shared with other requests that wait for the same pixels); Busy when full."""
+    def submit(self, wanted: dict[str, tuple[str, bytes, str]], arrival: int) -> dict[str, Job]:
+        """key → its Job (shared with other requests that wait for the same pixels); Busy when full."""
         with self.changed:
             new = [d for d in wanted if d not in self.waiting and d not in self.running]
             if new and len(self.waiting) + len(new) > self.limit:
                 raise Busy(max(1, math.ceil(len(self.waiting) * self.seconds_per_image)))
             jobs = {}
-            for digest, (source, data) in wanted.items():
+            for digest, (source, data, lang) in wanted.items():
                 job = self.waiting.get(digest) or self.running.get(digest)
                 if job is None:
-                    job = self.waiting[digest] = Job(digest, source, data, arrival)
+                    job = self.waiting[digest] = Job(digest, source, data, lang, arrival)
                 else:
                     job.waiting += 1
                 jobs[digest] = job
@@ -227,7 +244,8 @@ class ModelQueue:
         while (taken := self.take()) is not None:
             started = time.monotonic()
             try:
-                found = pipeline.describe_all(self.describe, {job.digest: (job.source, job.data) for job in taken})
+                found = pipeline.describe_all(self.describe,
+                                              {job.digest: (job.source, job.data, job.lang) for job in taken})
             except Exception as error:  # a bug: every image of the batch says so, the service goes on
                 say(f"internal error describing {len(taken)} images: {type(error).__name__}: {error}")
                 found = {job.digest: Description(job.source, "error", reason=INTERNAL) for job in taken}
@@ -291,7 +309,7 @@ class Service:
         self.health = {"service": "alttext", "version": __version__, **health,
                        "limits": {"max_body": MAX_BODY, "max_images": MAX_IMAGES, "request_pixels": MAX_REQUEST_PIXELS,
                                   "request_seconds": REQUEST_SECONDS, "max_waiting": waiting}}
-        self.memory = Memory(cache_entries)
+        self.memory = Memory(cache_entries, pipeline.reading_kinds(describe))
         self.queue = ModelQueue(describe, self.memory, batch, waiting)
 
     def prepare_all(self, entries: list, ask: bool) -> list[Pending | dict]:
@@ -322,6 +340,9 @@ class Service:
             return answer(n, source, SKIPPED, reason=str(error))
         if decision == EMPTY:
             return answer(n, source, FILLED, "", reason)
+        lang = entry.get("lang")
+        if not (lang is None or isinstance(lang, str) and len(lang) <= MAX_LANG):
+            return answer(n, source, SKIPPED, reason=f"lang must be a language tag of at most {MAX_LANG} characters")
         try:
             data = image_bytes(entry.get("data"), source)
         except SourceError as error:
@@ -330,13 +351,13 @@ class Service:
         decided = None if ask else self.decisions.answer(digest)
         if decided is not None:
             return answer(n, source, FILLED, decided.alt, decided.reason, origin=decided.origin)
-        return Pending(n, source, decision, reason, digest, data)
+        return Pending(n, source, decision, reason, digest, data, (lang or "").strip() or None)
 
     def jobs(self, prepared: list, arrival: int) -> tuple[dict[str, Description], dict[str, Job]]:
         """What memory knows, and the queue's jobs for the rest (Busy when the queue is full)."""
         pending = [p for p in prepared if isinstance(p, Pending)]
-        known = {p.digest: found for p in pending if (found := self.memory.get(p.digest, p.source)) is not None}
-        wanted = {p.digest: (p.source, p.data) for p in pending if p.digest not in known}
+        known = {p.key: found for p in pending if (found := self.memory.get(p.key, p.source)) is not None}
+        wanted = {p.key: (p.source, p.data, language(p.lang)) for p in pending if p.key not in known}
         return known, self.queue.submit(wanted, arrival) if wanted else {}
 
     async def answers(self, prepared: list, ask: bool, arrival: int):
@@ -348,10 +369,10 @@ class Service:
                 if not isinstance(item, Pending):
                     yield item
             for p in pending:
-                if p.digest in known:
-                    yield self.decided(p, known[p.digest], ask)
-            futures = {digest: asyncio.wrap_future(job.future) for digest, job in jobs.items()}
-            waiting = {future: [p for p in pending if p.digest == digest] for digest, future in futures.items()}
+                if p.key in known:
+                    yield self.decided(p, known[p.key], ask)
+            futures = {key: asyncio.wrap_future(job.future) for key, job in jobs.items()}
+            waiting = {future: [p for p in pending if p.key == key] for key, future in futures.items()}
             deadline = time.monotonic() + REQUEST_SECONDS
             while waiting:
                 done, _ = await asyncio.wait(waiting, timeout=max(0.0, deadline - time.monotonic()),
@@ -373,7 +394,8 @@ class Service:
             if found.action == "error":
                 return answer(pending.index, pending.source, SKIPPED, reason=found.reason, found=found)
             return answer(pending.index, pending.source, DESCRIBED, found.alt or guess_of(found), found.reason, found)
-        action, alt, reason = pipeline.outcome(pending.decision, pending.reason, found, self.min_confidence)
+        action, alt, reason = pipeline.outcome(pending.decision, pending.reason, found, self.min_confidence,
+                                               pending.lang)
         guess = guess_of(found) if alt is None else None
         return answer(pending.index, pending.source, action, alt, reason, found, guess)
 

@@ -61,3 +61,9 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def fake_ocr(monkeypatch):
+    """OCR's worker finds tests/fake_ocr.py."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(ROOT / "tests"), os.environ.get("PYTHONPATH", "")]))

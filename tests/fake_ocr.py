@@ -23,6 +23,11 @@ def misread():
                                                                   *WORDS[2:]]}
 
 
+def blank():
+    """Neither engine reads a word."""
+    return lambda pixels, lang: {"rapidocr": [], "tesseract": []}
+
+
 def echo_language():
     """Both engines 'read' the language they were asked for, so a test sees what reached them."""
     return lambda pixels, lang: {"rapidocr": [[0, 0, 50, 20, f"lang {lang}", 0.99]],

@@ -448,6 +448,24 @@ PUBLIC_HOSTS = ["example.org", "example.org.", "EXAMPLE.ORG", "93.184.216.34", "
                 "[2606:4700::1111]", "[::ffff:8.8.8.8]"]
 
 
+def test_the_page_language_goes_with_each_image(browser):
+    """The service hears each image's language (its nearest lang): on the German part of a page the English
+    caption is flagged, not written; the English part and a lang="" part (unknown: English) are filled."""
+    page_html = (b"<html lang=de><body><img id=de src=/img/d.png><p lang=en-GB><img id=en src=/img/e.png></p>"
+                 b"<div lang=''><img id=unknown src=/img/f.png></div></body></html>")
+    routes = {"/lang.html": (200, "text/html", page_html), "/img/d.png": (200, "image/png", D),
+              "/img/e.png": (200, "image/png", E), "/img/f.png": (200, "image/png", F)}
+    recording = Recording()
+    with serve(routes) as pages, running(Service(recording, None, {"model": "fake-model", "device": "cpu"})) as base, \
+            visiting(browser, pages + "/lang.html", base) as page:
+        counts = settled_counts(browser, page.url)
+        found = alts(page)
+    assert found == {"de": [None, None], "en": [caption_of(E), "alttext"], "unknown": [caption_of(F), "alttext"]}
+    assert counts["filled"] == 2 and counts["review"] == 1
+    assert sorted(zip(sum(recording.calls, []), sum(recording.languages, []))) == [
+        (pages + "/img/d.png", "de"), (pages + "/img/e.png", "en"), (pages + "/img/f.png", "en")]
+
+
 def test_images_on_private_addresses_are_not_read_for_public_pages(browser):
     hosts = PRIVATE_HOSTS + PUBLIC_HOSTS
     private = browser.worker.evaluate("hosts => hosts.map(h => privateHost(new URL(`http://${h}/a.png`).hostname))",
@@ -489,6 +507,8 @@ EXTRA_PAGES = [
     "<div role='img button' aria-labelledby=n></div><p id=n><img src=n.png alt=Name></p><svg role=img></svg>",
     "<map><area href=/a hidden><area href=/b aria-label=B><area href=/c alt=' '></map><div hidden role=img></div>",
     "<img srcset='x.png, y.png'><a href=/><script>var words</script><style>p {}</style><img src=a.png></a>",
+    "<html lang=de-AT><p lang=''><img src=a.png></p><div lang=' fr\n'><img src=b.png></div><img src=c.png></html>",
+    "<div lang=ja><svg lang=en><foreignObject><img src=a.png></foreignObject></svg></div>",
 ]
 
 
@@ -515,13 +535,14 @@ def test_rules_js_decides_as_scan_py(browser):
                 """([pages, options]) => pages.map(html => {
                     const doc = new DOMParser().parseFromString(html, 'text/html');
                     return AltTextRules.findImages(doc, options).map(({element, decision, reason}) =>
-                        [element.localName, decision, reason, AltTextRules.sources(element)]);
+                        [element.localName, decision, reason, AltTextRules.sources(element),
+                         AltTextRules.languageAt(element)]);
                 })""",
                 [pages, options],
             )
             flags = {"overwrite": bool(options), "fill_titled": bool(options)}
             for html, js in zip(pages, found):
-                py = [[i.element, i.decision, i.reason, i.sources] for i in scan(html.encode(), **flags).images]
+                py = [[i.element, i.decision, i.reason, i.sources, i.lang] for i in scan(html.encode(), **flags).images]
                 if js != py:
                     differing.add(html)
         assert {html for html in differing if not any(html.startswith(known) for known in TWIN_DIFFERS)} == set()

@@ -577,12 +577,6 @@ OTHER_SHOT = encode(gradient((120, 91)), "PNG")
 
 
 @pytest.fixture
-def fake_ocr(monkeypatch):
-    """OCR's worker finds tests/fake_ocr.py."""
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
-
-
-@pytest.fixture
 def two_languages(tmp_path) -> Path:
     """The same screenshot and photo on a German page and an English one."""
     root = tmp_path / "site"

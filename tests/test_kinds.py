@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import alttext.ocr
 from alttext.cli import app
 from alttext.describe import Description, flag_repeats, make_describer
-from alttext.kinds import HEAD_FILE, decoration_rule, parse_actions
+from alttext.kinds import HEAD_FILE, KindHead, decoration_rule, parse_actions
 from alttext.ocr import Reader, agreed, clean_line, join_row
 
 TESTS = Path(__file__).resolve().parent
@@ -188,6 +188,29 @@ def test_ocr_writes_only_words_both_engines_read():
     assert agreed({"rapidocr": [[0, 0, 9, 9, "REGISTER", 0.99]]}).text == ""
 
 
+def layouts(block: list, sparse: list, line: tuple = ()) -> dict:
+    """Tesseract's words in three page layouts ([word, confidence] each), beside RapidOCR's misreading."""
+    return {"rapidocr": [[0, 0, 90, 20, "GNUFDL REEDSE", 0.9]],
+            "tesseract_block": [[0, 0, 1, 1, w, c] for w, c in block],
+            "tesseract_line": [[0, 0, 1, 1, w, c] for w, c in line],
+            "tesseract_sparse": [[0, 0, 1, 1, w, c] for w, c in sparse]}
+
+
+def test_tesseract_alone_writes_only_words_two_layouts_read_confidently():
+    words = [("GNU", 0.95), ("FDL", 0.96), ("LICENSE", 0.95)]
+    alone = agreed(layouts([("©)", 0.4), *words], words))  # a symbol alone is no word
+    assert (alone.text, alone.alone, alone.guess) == ("Gnu fdl license", True, "")
+    assert agreed(layouts(words, [], line=words)).text == "Gnu fdl license"  # any two of the three layouts
+    for block, sparse in ((words, words[:2]), (words, [*words[:2], ("LICENCE", 0.95)]),
+                          (words, [*words[:2], ("LICENSE", 0.85)]), ([("A", 0.96)], [("A", 0.96)])):
+        found = agreed(layouts(block, sparse))  # one layout missed or misread a word, was unsure, or one letter
+        assert (found.text, found.alone, found.guess) == ("", False, "Gnufdl reedse")
+    # where both engines agree, theirs is written
+    both = agreed({**layouts(words, words), "rapidocr": [[0, 0, 9, 9, "GNU", 0.9]],
+                   "tesseract": [[0, 0, 1, 1, "GNU", 0.9]]})
+    assert (both.text, both.alone) == ("GNU", False)
+
+
 def test_kind_actions_are_checked():
     assert parse_actions(["art=caption"])["art"] == "caption"
     for bad in ("art=poem", "cat=caption", "art"):
@@ -288,6 +311,29 @@ def test_a_misread_word_flags_instead_of_writing(kinds_bundle, samples, fake_ocr
     assert records["screenshot"]["alt"] == "Screenshot." and "top line" in records["screenshot"]["reason"]
 
 
+def test_the_heads_second_kind_is_never_photo():
+    eye = np.eye(4, dtype=np.float32)
+    head = KindHead({"labels": np.array(["photo", "text", "icon", "art"]), "mean": np.zeros(4), "std": np.ones(4),
+                     "w1": eye, "b1": np.zeros(4), "w2": eye, "b2": np.zeros(4),
+                     "photo_threshold": np.array(0.5)}, "test")
+    logits = np.array([[2.5, 3.0, 1.0, 2.0], [9.0, 0.0, 1.0, 2.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    found = head.classify(logits, np.zeros((3, 0), np.float32))
+    assert [(k.name, k.second) for k in found] == [("text", "art"), ("photo", "art"), ("text", "icon")]
+    assert found[0].instead().note() == \
+        "a drawing or render (taken for an image of text first, but OCR read no words in it)"
+
+
+def test_text_in_which_ocr_reads_no_words_is_given_the_heads_second_kind(kinds_bundle, samples, fake_ocr):
+    fake_ocr("blank")
+    describer = make_describer(kinds_bundle)
+    try:
+        [found] = describer([(str(samples["text"]), samples["text"].read_bytes())])
+    finally:
+        describer.reader.close()
+    assert found.kind not in ("text", "photo") and found.action == "review" and found.alt is None
+    assert "taken for an image of text first, but OCR read no words in it" in found.reason
+
+
 def test_the_page_language_reaches_ocr_and_the_wording(kinds_bundle, samples, fake_ocr):
     fake_ocr("echo_language")
     describer = make_describer(kinds_bundle)
@@ -329,20 +375,21 @@ def real_ocr() -> Reader:
     return Reader(timeout_s=120)
 
 
-def test_real_ocr_reads_a_button_and_keeps_silent_on_a_script_it_cannot_confirm():
+def test_real_ocr_reads_a_button_and_another_script_only_in_its_language():
     reader = real_ocr()
     button = Image.new("RGB", (200, 50), (30, 90, 200))
     ImageDraw.Draw(button).text((22, 10), "REGISTER", fill="white", font=ImageFont.load_default(26))
     dejavu = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
     title = Image.new("RGB", (320, 60), (255, 255, 255))
-    if dejavu.is_file():  # RapidOCR's model has no Cyrillic: it reads Latin look-alikes ("AHHa KapeHMHa")
+    if dejavu.is_file():  # RapidOCR's model has no Cyrillic: it reads Latin look-alikes ("AHHa KapeHMHa");
+        # Tesseract in Russian reads it, alike in two page layouts, and is written alone
         ImageDraw.Draw(title).text((10, 10), "Анна Каренина", fill="black", font=ImageFont.truetype(str(dejavu), 32))
     try:
         assert reader.read(button).text == "Register"
         assert reader.read(button, "en-GB").text == "Register"
         if dejavu.is_file():
-            for lang in (None, "ru"):
-                assert reader.read(title, lang).text == "", lang
+            assert reader.read(title).text == ""  # read as English: nothing both engines or both layouts agree on
+            assert reader.read(title, "ru").text == "Анна Каренина"
         missing = reader.read(button, "tlh")
         assert missing.text == "" and "no OCR language pack for 'tlh'" in missing.failure
     finally:

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from fake_describer import FakeDescriber
+from fake_describer import FakeDescriber, ScreenshotDescriber, caption_of
 from imagefiles import broken_images, encode, gradient, png_header_only
 from live_service import call, running, serving
 from PIL import Image
@@ -34,6 +34,7 @@ from alttext.serve import EXTENSION_DIR, MAX_BODY, Service, health_of
 PNG = encode(gradient(), "PNG")
 JPEG = encode(gradient((80, 60)), "JPEG")
 SPACER = encode(gradient((1, 1)), "GIF")
+SHOT = encode(gradient((120, 90)), "PNG")
 EXTENSION_ORIGIN = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
 
 
@@ -355,10 +356,10 @@ class Gate:
         self.calls: list[list[str]] = []
 
     def __call__(self, items):
-        self.calls.append([source for source, _ in items])
+        self.calls.append([source for source, *_ in items])
         self.entered.release()
         assert self.go.acquire(timeout=30)
-        return [FakeDescriber.describe(source, data) for source, data in items]
+        return [FakeDescriber.describe(*item) for item in items]
 
 
 def pictures(count: int) -> list[dict]:
@@ -547,3 +548,28 @@ def test_cli_a_broken_decisions_file_is_one_line_and_exit_1(tmp_path):
     assert result.exit_code == 1 and "Traceback" not in result.output
     expected = f"alttext: {broken}: images['abc']: the key is not a lower-case SHA-256 in hex"
     assert result.output.strip().splitlines() == [expected]
+
+
+def test_the_page_language_is_used_as_fill_uses_it(fake_ocr):
+    """A screenshot is read and worded in each image's page language, described once per language; a photo's
+    English caption is not written on a German page, and the photo is described once for all pages."""
+    describer = ScreenshotDescriber(SHOT)
+    try:
+        with running(Service(describer, 0.0, {})) as base:
+            found = describe(base, *[{"source": f"{n}.png", "data": b64(data), "lang": lang}
+                                     for n, (data, lang) in enumerate([(SHOT, "de-AT"), (SHOT, "ko"), (SHOT, None),
+                                                                       (PNG, "de"), (PNG, 5)])])
+            again = describe(base, {"source": "again.png", "data": b64(SHOT), "lang": "de"},
+                             {"source": "en.png", "data": b64(PNG), "lang": "en-GB"})
+    finally:
+        describer.reader.close()
+    assert [(r["action"], r["alt"]) for r in found] == [
+        ("review", "Bildschirmfoto: lang de."), ("review", None), ("review", "Screenshot of lang en."),
+        ("review", None), ("skipped", None)]
+    assert "'ko'" in found[1]["reason"] and "the page is in 'de'" in found[3]["reason"]
+    assert found[4]["reason"] == "lang must be a language tag of at most 35 characters"
+    # from memory: de-AT's reading serves de, the German page's photo serves the English page
+    assert [(r["action"], r["alt"]) for r in again] == [("review", "Bildschirmfoto: lang de."),
+                                                         ("filled", caption_of(PNG))]
+    assert sorted(zip(sum(describer.calls, []), sum(describer.languages, []))) == [
+        ("0.png", "de"), ("1.png", "ko"), ("2.png", "en"), ("3.png", "de")]

@@ -251,7 +251,10 @@ async function describe(message, sender, deliver) {
     const wanted = [];
     pictures.forEach((picture, n) => {
       if (picture.error) deliver({ id: ids[n], source: picture.source, action: "skipped", alt: null, reason: picture.error });
-      else wanted.push({ id: ids[n], picture, context: images[ids[n]].context });
+      else {
+        const { context, lang } = images[ids[n]];
+        wanted.push({ id: ids[n], picture, context, lang: typeof lang === "string" ? lang : null });
+      }
     });
     for (const group of batches(wanted)) {
       while (running.size >= PARALLEL_REQUESTS) await Promise.race(running);
@@ -269,7 +272,7 @@ async function describe(message, sender, deliver) {
 /** One request to the service; its NDJSON lines are delivered as they arrive. */
 async function askService(base, group, ask, deliver) {
   const body = JSON.stringify({
-    images: group.map(({ picture, context }) => ({ source: picture.source, data: picture.data, context })),
+    images: group.map(({ picture, context, lang }) => ({ source: picture.source, data: picture.data, context, lang })),
     ask,
   });
   for (let tries = 0; ; tries++) {

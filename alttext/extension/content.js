@@ -125,7 +125,11 @@
   /** Has the service describe `work`, nearest the viewport first, and writes each answer as it comes. */
   async function describe(work) {
     work.sort((a, b) => distance(a.element) - distance(b.element));
-    const images = work.map((item) => ({ sources: pixels(item.element), context: item.context }));
+    const images = work.map((item) => ({
+      sources: pixels(item.element),
+      context: item.context,
+      lang: R.languageAt(item.element),
+    }));
     const outcome = await request({ images }, (result) => {
       if (!work[result.id]) return;
       apply(work[result.id], result);
@@ -287,7 +291,7 @@
     speak("alttext: describing the image.");
     const sources = [...new Set([srcUrl, ...pixels(element)].filter(Boolean))];
     let found = null;
-    const outcome = await request({ images: [{ sources, context: {} }], ask: true }, (result) => (found = result));
+    const outcome = await request({ images: [{ sources, context: {}, lang: R.languageAt(element) }], ask: true }, (result) => (found = result));
     if (found && found.action === "described" && found.alt) speak(`Automatic description, may be wrong: ${found.alt}`);
     else speak(`alttext could not describe this image: ${(found && found.reason) || outcome.error || "the service is not running"}.`);
   }

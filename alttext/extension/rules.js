@@ -66,6 +66,15 @@
 
   // ------------------------------------------------------------ facts about an element
 
+  /** scan.language_at: its own or its nearest ancestor's `lang` (HTML elements only); null where none
+      says, or where the nearest says lang="" (unknown). What the service chooses OCR's language by. */
+  function languageAt(element) {
+    for (const node of [element, ...ancestors(element)]) {
+      if (node.namespaceURI === XHTML && node.hasAttribute("lang")) return htmlStrip(node.getAttribute("lang")) || null;
+    }
+    return null;
+  }
+
   function hidden(element) {
     for (const node of [element, ...ancestors(element)]) {
       if (node.hasAttribute("hidden") || value(node, "aria-hidden") === "true") return true;
@@ -314,6 +323,6 @@
 
   root.AltTextRules = {
     KEEP, FILL, REVIEW, EMPTY, REPORT, NEEDS_ALT,
-    decide, findImages, contextDecision, sources, placeholderSrc, largestCandidate,
+    decide, findImages, contextDecision, sources, placeholderSrc, largestCandidate, languageAt,
   };
 })(globalThis);
