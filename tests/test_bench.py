@@ -26,6 +26,7 @@ def test_bench_reports_every_batch_end_to_end_stages_and_latency(tiny_bundle):
                                               abs=0.01)
     assert abs(sum(e2e["stages"].values()) - 1.0) < 0.01 and e2e["stages"]["encoder"] > 0
     assert e2e["stages"]["decoder (ONNX)"] > 0
+    assert e2e["evidence_beside_the_search"] == 0  # the tiny bundle has no evidence thresholds: no detector run
     assert report["latency_ms"]["images"] >= 10 and 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p99"]
     assert report["provider"] == "CPUExecutionProvider" and report["device"] == "cpu"
 
