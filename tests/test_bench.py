@@ -61,3 +61,13 @@ def test_the_torch_eager_model_is_the_bundles_model():
                        for p in sorted(EXAMPLES.glob("*.jpg"))[:2]])
     assert largest_difference(onnx_captioner, torch_captioner, pixels) < 1e-3
     assert [c.words for c in torch_captioner.caption(pixels)] == [c.words for c in onnx_captioner.caption(pixels)]
+
+
+@pytest.mark.parametrize("value, threads", [("1", 1), ("3", 3), ("", 0), ("many", 0)])
+def test_sessions_take_their_thread_count_from_omp_num_threads(tiny_bundle, monkeypatch, value, threads):
+    from alttext.sessions import open_session
+
+    monkeypatch.setenv("OMP_NUM_THREADS", value)  # Ray sets it to an actor's CPUs
+    options = open_session(tiny_bundle / "encoder.onnx", ["CPUExecutionProvider"]).get_session_options()
+    assert options.intra_op_num_threads == threads
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
