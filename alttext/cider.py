@@ -18,12 +18,11 @@ def ngrams(words: list[str]) -> Counter:
     return Counter(tuple(words[i : i + k]) for k in range(1, N + 1) for i in range(len(words) - k + 1))
 
 
-class References:
-    """Cooked reference sentences (CiderD.vectors) with each n-gram's postings, (sentence, weight),
-    so that a sentence is compared only with the references that share an n-gram with it."""
+class Postings:
+    """One group of cooked reference sentences (CiderD.vectors): their norms and lengths, and each
+    n-gram's postings, (sentence in the group, weight)."""
 
     def __init__(self, vectors: list):
-        self.count = len(vectors)
         self.norms = [norm for _, norm, _ in vectors]
         self.lengths = [length for _, _, length in vectors]
         self.postings: dict[tuple, list[tuple[int, float]]] = {}
@@ -31,6 +30,19 @@ class References:
             for grams in vec:
                 for gram, w in grams.items():
                     self.postings.setdefault(gram, []).append((i, w))
+
+
+class References:
+    """Reference sentences in groups of Postings, numbered through, so that a sentence is compared only
+    with the references that share an n-gram with it. Re-ranking passes one group per neighbour photo,
+    cooked once however often the photo recurs as a neighbour."""
+
+    def __init__(self, groups: list[Postings]):
+        self.groups = groups
+        self.offsets = [sum(len(g.norms) for g in groups[:k]) for k in range(len(groups))]
+        self.norms = [norm for g in groups for norm in g.norms]
+        self.lengths = [length for g in groups for length in g.lengths]
+        self.count = len(self.norms)
 
 
 class CiderD:
@@ -42,7 +54,7 @@ class CiderD:
         for sentences in documents:
             self.df.update({g for s in sentences for g in ngrams(s)})
         self.log_n = math.log(float(len(documents)))
-        self.refs = {key: References(self.vectors(sentences)) for key, sentences in refs.items()}
+        self.refs = {key: References([Postings(self.vectors(sentences))]) for key, sentences in refs.items()}
 
     def vectors(self, sentences: list[list[str]]) -> list:
         """Reference sentences, cooked (for References)."""
@@ -70,8 +82,9 @@ class CiderD:
         dots: dict[int, list[float]] = {}  # only the sentences that share an n-gram with this one
         for n, grams in enumerate(vec_h):
             for gram, w in grams.items():
-                for i, w_r in refs.postings.get(gram, ()):
-                    dots.setdefault(i, [0.0] * N)[n] += min(w, w_r) * w_r
+                for offset, group in zip(refs.offsets, refs.groups):
+                    for i, w_r in group.postings.get(gram, ()):
+                        dots.setdefault(offset + i, [0.0] * N)[n] += min(w, w_r) * w_r
         total = 0.0
         for i in sorted(dots):
             norm_r = refs.norms[i]

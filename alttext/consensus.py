@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from alttext.bundle import read_arrays
-from alttext.cider import CiderD, References
+from alttext.cider import CiderD, Postings, References
 from alttext.errors import ModelError
 
 FILE = "neighbours.npz"
@@ -36,7 +36,7 @@ class Consensus:
             self.by_photo[photo].append(sentence.split())
         self._scorer: CiderD | None = None
         # Photos recur as neighbours; their cooked captions take about 25 kB each, so keep the recent ones.
-        self._cooked_captions = functools.lru_cache(maxsize=1024)(self._cook)
+        self._cooked = functools.lru_cache(maxsize=1024)(self._cook)
 
     @property
     def scorer(self) -> CiderD:
@@ -52,11 +52,10 @@ class Consensus:
         x /= np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
         similarity = x @ self.keys.T
         nearest = np.argpartition(-similarity, self.neighbours - 1, axis=1)[:, : self.neighbours]
-        return [References([vector for photo in row.tolist() for vector in self._cooked_captions(photo)])
-                for row in nearest]
+        return [References([self._cooked(photo) for photo in row.tolist()]) for row in nearest]
 
-    def _cook(self, photo: int) -> list:
-        return self.scorer.vectors(self.by_photo[photo])
+    def _cook(self, photo: int) -> Postings:
+        return Postings(self.scorer.vectors(self.by_photo[photo]))
 
     def agreement(self, words: list[str], references: References) -> float:
         return self.scorer.similarity(words, references)

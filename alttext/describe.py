@@ -138,12 +138,16 @@ class Describer:
         kinds = self._kinds(pooled, looks)
         actions = [self.actions[kind.name] for kind in kinds]
         wanted = [i for i, action in enumerate(actions) if action == "caption"]
-        found = self.captioner.captions(pixels[wanted], feats[wanted], h[wanted], c[wanted], pooled[wanted]) \
-            if wanted else []
+        photos = [looks[i].picture for i in wanted]
+        with ThreadPoolExecutor(1) as beside:
+            # The detector runs beside the beam search, on the core the search's Python leaves idle. A bundle
+            # without evidence thresholds decides on the caption alone: no detector run for it.
+            seeing = beside.submit(self._evidence, pooled[wanted], photos) if self.policy and wanted else None
+            found = self.captioner.captions(pixels[wanted], feats[wanted], h[wanted], c[wanted], pooled[wanted]) \
+                if wanted else []
+            seen = seeing.result() if seeing else []
         captions = dict(zip(wanted, found))
-        # a bundle without evidence thresholds decides on the caption alone: no detector run for it
-        evidence = dict(zip(wanted, self._evidence(pooled[wanted], [looks[i].picture for i in wanted]))) \
-            if self.policy else {}
+        evidence = dict(zip(wanted, seen))
         return [self._decide(source, look, kind, action, captions.get(i), evidence.get(i))
                 for i, (source, look, kind, action) in enumerate(zip(sources, looks, kinds, actions))]
 

@@ -85,12 +85,19 @@ def fit(picture: Image.Image, size: int, resize: str) -> tuple[Image.Image, np.n
 
 def preprocess(pictures: list[Image.Image], config: dict) -> tuple[np.ndarray, np.ndarray]:
     """(B, 3, S, S) float32 inputs (BGR, normalised) and (B, 4) where each picture lies in its input."""
-    norm = config["normalisation"]
-    fitted = [fit(p, config["input_size"], config["resize"]) for p in pictures]
-    rgb = np.stack([np.asarray(image, dtype=np.float32) for image, _ in fitted])
-    bgr = rgb[..., ::-1] if norm["colour"] == "BGR" else rgb
-    images = (bgr * norm["scale"] - np.asarray(norm["mean"], np.float32)) / np.asarray(norm["std"], np.float32)
-    return np.ascontiguousarray(images.transpose(0, 3, 1, 2)), np.stack([frame for _, frame in fitted])
+    norm, size = config["normalisation"], config["input_size"]
+    fitted = [fit(p, size, config["resize"]) for p in pictures]
+    pixels = np.stack([np.asarray(image) for image, _ in fitted])  # (B, S, S, 3) uint8
+    sources = (2, 1, 0) if norm["colour"] == "BGR" else (0, 1, 2)
+    images = np.empty((len(pictures), 3, size, size), np.float32)
+    # channel by channel into the output, with the float32 steps of (x * scale - mean) / std on the whole
+    # array: the same values, without three full-size float copies of the batch
+    for channel, source in enumerate(sources):
+        out = images[:, channel]
+        np.multiply(pixels[..., source], np.float32(norm["scale"]), out=out)
+        out -= np.float32(norm["mean"][channel])
+        out /= np.float32(norm["std"][channel])
+    return images, np.stack([frame for _, frame in fitted])
 
 
 def distances(logits: np.ndarray, reg_bins: int) -> np.ndarray:
@@ -137,11 +144,23 @@ def per_class_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, th
     # boxes of different classes moved apart, so that they never overlap (upstream's batched NMS)
     shifted = boxes + (classes * (boxes.max(initial=0.0) + 1.0))[:, None]
     order = np.argsort(-scores, kind="stable")[:CANDIDATES]
-    kept = []
-    while len(order) and len(kept) < limit:
-        best, rest = order[0], order[1:]
-        kept.append(int(best))
-        order = rest[iou(shifted[best], shifted[rest]) <= threshold]
+    x0, y0, x1, y1 = np.ascontiguousarray(shifted[order].T)
+    areas = (x1 - x0) * (y1 - y0)
+    dropped = np.zeros(len(order), bool)
+    kept: list[int] = []
+    best = 0
+    # each kept box against every later one, as slices (no copies): as iou(), element for element
+    while best < len(order) and len(kept) < limit:
+        kept.append(int(order[best]))
+        later = slice(best + 1, None)
+        width = np.maximum(np.minimum(x1[best], x1[later]) - np.maximum(x0[best], x0[later]), 0)
+        height = np.maximum(np.minimum(y1[best], y1[later]) - np.maximum(y0[best], y0[later]), 0)
+        inter = width * height
+        dropped[later] |= ~(inter / np.maximum(areas[best] + areas[later] - inter, 1e-9) <= threshold)
+        left = np.flatnonzero(~dropped[later])
+        if not len(left):
+            break
+        best += 1 + int(left[0])
     return kept
 
 

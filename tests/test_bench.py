@@ -22,10 +22,10 @@ def test_bench_reports_every_batch_end_to_end_stages_and_latency(tiny_bundle):
     assert all(row["encoder_images_per_s"] > 0 and row["caption_images_per_s"] > 0 for row in report["batches"])
     e2e = report["end_to_end"]
     assert e2e["batch"] == 3 and e2e["images_per_s"] > 0
-    assert e2e["of_encoder"] == pytest.approx(e2e["images_per_s"] / report["batches"][-1]["encoder_images_per_s"],
-                                              abs=0.01)
+    assert e2e["of_encoder"] == pytest.approx(e2e["images_per_s"] / e2e["encoder_images_per_s"], abs=0.01)
     assert abs(sum(e2e["stages"].values()) - 1.0) < 0.01 and e2e["stages"]["encoder"] > 0
     assert e2e["stages"]["decoder (ONNX)"] > 0
+    assert e2e["evidence_beside_the_search"] == 0  # the tiny bundle has no evidence thresholds: no detector run
     assert report["latency_ms"]["images"] >= 10 and 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p99"]
     assert report["provider"] == "CPUExecutionProvider" and report["device"] == "cpu"
 
@@ -61,3 +61,13 @@ def test_the_torch_eager_model_is_the_bundles_model():
                        for p in sorted(EXAMPLES.glob("*.jpg"))[:2]])
     assert largest_difference(onnx_captioner, torch_captioner, pixels) < 1e-3
     assert [c.words for c in torch_captioner.caption(pixels)] == [c.words for c in onnx_captioner.caption(pixels)]
+
+
+@pytest.mark.parametrize("value, threads", [("1", 1), ("3", 3), ("", 0), ("many", 0)])
+def test_sessions_take_their_thread_count_from_omp_num_threads(tiny_bundle, monkeypatch, value, threads):
+    from alttext.sessions import open_session
+
+    monkeypatch.setenv("OMP_NUM_THREADS", value)  # Ray sets it to an actor's CPUs
+    options = open_session(tiny_bundle / "encoder.onnx", ["CPUExecutionProvider"]).get_session_options()
+    assert options.intra_op_num_threads == threads
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
