@@ -144,23 +144,17 @@ def per_class_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, th
     # boxes of different classes moved apart, so that they never overlap (upstream's batched NMS)
     shifted = boxes + (classes * (boxes.max(initial=0.0) + 1.0))[:, None]
     order = np.argsort(-scores, kind="stable")[:CANDIDATES]
-    x0, y0, x1, y1 = np.ascontiguousarray(shifted[order].T)
-    areas = (x1 - x0) * (y1 - y0)
+    ranked = shifted[order]
     dropped = np.zeros(len(order), bool)
     kept: list[int] = []
-    best = 0
-    # each kept box against every later one, as slices (no copies): as iou(), element for element
-    while best < len(order) and len(kept) < limit:
+    for best in np.arange(len(order)):
+        if dropped[best]:
+            continue
         kept.append(int(order[best]))
-        later = slice(best + 1, None)
-        width = np.maximum(np.minimum(x1[best], x1[later]) - np.maximum(x0[best], x0[later]), 0)
-        height = np.maximum(np.minimum(y1[best], y1[later]) - np.maximum(y0[best], y0[later]), 0)
-        inter = width * height
-        dropped[later] |= ~(inter / np.maximum(areas[best] + areas[later] - inter, 1e-9) <= threshold)
-        left = np.flatnonzero(~dropped[later])
-        if not len(left):
+        if len(kept) == limit:
             break
-        best += 1 + int(left[0])
+        # each kept box against every later one, on a view of the ranked boxes (no copies)
+        dropped[best + 1:] |= ~(iou(ranked[best], ranked[best + 1:]) <= threshold)
     return kept
 
 
