@@ -85,6 +85,22 @@ def key(digest: str, lang: str) -> str:
     return digest if lang == "en" else f"{digest}@{lang}"
 
 
+def lookup(get: Callable[[str], Description | None], wanted: str, reading: set[str]) -> tuple[str, Description] | None:
+    """(where it was kept, the description) for `wanted` (a key()): its own, or the digest's when its kind is
+    not one OCR reads (it holds for every language); None when `get` has neither."""
+    for place in dict.fromkeys((wanted, wanted.partition("@")[0])):
+        found = get(place)
+        if found is not None and (place == wanted or found.kind not in reading):
+            return place, found
+    return None
+
+
+def place(wanted: str, found: Description, reading: set[str]) -> str:
+    """Where a description made for `wanted` (a key()) is kept: there when its kind is read by OCR, else by
+    the digest alone, for every language."""
+    return wanted if found.kind in reading else wanted.partition("@")[0]
+
+
 def reading_kinds(describe: Describe) -> set[str]:
     """The kinds whose description depends on the page's language: those OCR reads."""
     actions = getattr(describe, "actions", DEFAULT_ACTIONS)
@@ -146,17 +162,15 @@ class ImageDescriptions:
 
     def known(self, digest: str, lang: str) -> Description | None:
         """The description found for a picture on a page in `lang`: its own, or one that holds for all."""
-        shared = self.found.get(digest)
-        return self.found.get(key(digest, lang)) or (shared if shared and shared.kind not in self.reading else None)
+        found = lookup(self.found.get, key(digest, lang), self.reading)
+        return found[1] if found else None
 
     def cached(self, digest: str, lang: str, source: str) -> bool:
         """Whether the cache has the picture's description for `lang` (now in `found`)."""
-        for place in dict.fromkeys((key(digest, lang), digest)):
-            found = self.cache.get(place, source)
-            if found is not None and (place == key(digest, lang) or found.kind not in self.reading):
-                self.found[place] = found
-                return True
-        return False
+        found = lookup(lambda kept: self.cache.get(kept, source), key(digest, lang), self.reading)
+        if found:
+            self.found[found[0]] = found[1]
+        return found is not None
 
     def reload(self, digest: str) -> tuple[str, bytes]:
         """The bytes of a picture seen in the first pass, whose bytes were let go."""
@@ -188,7 +202,7 @@ class ImageDescriptions:
         if not pending:
             return
         described = describe_all(self.describe, {(d, lang): (*item, lang) for (d, lang), item in pending.items()})
-        new = {key(d, lang) if found.kind in self.reading else d: found for (d, lang), found in described.items()}
+        new = {place(key(d, lang), found, self.reading): found for (d, lang), found in described.items()}
         self.found.update(new)
         self.cache.put(new)
 

@@ -149,18 +149,17 @@ class Memory:
     def get(self, key: str, source: str) -> Description | None:
         """The description for `key`: its own, or the digest's when that holds in any language."""
         with self.lock:
-            for place in dict.fromkeys((key, key.partition("@")[0])):
-                found = self.found.get(place)
-                if found is not None and (place == key or found.kind not in self.reading):
-                    self.found.move_to_end(place)
-                    return replace(found, source=source)
-        return None
+            found = pipeline.lookup(self.found.get, key, self.reading)
+            if found is None:
+                return None
+            self.found.move_to_end(found[0])
+        return replace(found[1], source=source)
 
     def put(self, found: dict[str, Description]) -> None:
         with self.lock:
             for key, description in found.items():
                 if description.action != "error":  # a failed model run is not the image's fault
-                    place = key if description.kind in self.reading else key.partition("@")[0]
+                    place = pipeline.place(key, description, self.reading)
                     self.found[place] = description
                     self.found.move_to_end(place)
             while len(self.found) > self.entries:

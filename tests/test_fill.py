@@ -641,3 +641,20 @@ def test_screenshots_that_got_the_same_alt_on_one_page_are_flagged(tmp_path, fak
     assert same in reasons[("p.html", "one.png")] and same in reasons[("p.html", "two.png")]
     assert same not in reasons[("q.html", "one.png")]  # alone on its page
     assert {r.alt for r in result.records if r.kind == "screenshot"} == {"Screenshot of lang en."}
+
+
+def test_a_description_read_by_ocr_holds_only_in_its_own_language():
+    from dataclasses import replace
+
+    from alttext.describe import Description
+    from alttext.fill import lookup, place
+
+    text = Description("a.png", "alt", "Öffnen", kind="text")
+    photo = Description("b.jpg", "alt", "A cat.", kind="photo")
+    kept = {place("t@de", text, {"text"}): text, place("p@de", photo, {"text"}): photo}
+    assert set(kept) == {"t@de", "p"}  # the photo's description holds for every language
+    assert lookup(kept.get, "t@de", {"text"}) == ("t@de", text)
+    assert lookup(kept.get, "t@fr", {"text"}) is None and lookup(kept.get, "t", {"text"}) is None
+    assert lookup(kept.get, "p@fr", {"text"}) == ("p", photo)
+    kept["t"] = replace(text, alt="Open")
+    assert lookup(kept.get, "t@fr", {"text"}) is None  # an English reading is not the French page's
