@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 
 from alttext.describe import make_describer
-from training.kinds_train import print_table, table
+from training.kinds_train import print_table, read_manifest, table
 
 
 def main(argv=None) -> None:
@@ -23,8 +23,10 @@ def main(argv=None) -> None:
     p.add_argument("--model", help="bundle directory (default: the shipped one)")
     p.add_argument("--split", default="held", help="which half of the real set: held or train")
     args = p.parse_args(argv)
-    rows = [line.split("\t") for line in (args.data / "manifest.tsv").read_text().splitlines()]
-    rows = [r for r in rows if r[3] == args.split]
+    try:
+        rows = [r for r in read_manifest(args.data) if r[3] == args.split]
+    except OSError as error:
+        raise SystemExit(f"{args.data}: no real-image set (python -m training.real_images writes one): {error}") from None
     describer = make_describer(args.model, "cpu")
     try:
         found = describer([(path, Path(path).read_bytes()) for path, *_ in rows])
