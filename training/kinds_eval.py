@@ -26,7 +26,7 @@ def main(argv=None) -> None:
     try:
         rows = [r for r in read_manifest(args.data) if r[3] == args.split]
     except OSError as error:
-        raise SystemExit(f"{args.data}: no real-image set (python -m training.real_images writes one): {error}") from None
+        raise SystemExit(f"{args.data}: no real-image set (training.real_images writes one): {error}") from None
     describer = make_describer(args.model, "cpu")
     try:
         found = describer([(path, Path(path).read_bytes()) for path, *_ in rows])
