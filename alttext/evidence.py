@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alttext.objects import objects_named
+from alttext.objects import SUPERCATEGORY, objects_named
 from alttext.wording import neutral, sentence
 
 
@@ -27,6 +27,9 @@ class Evidence:
 
     def detector_score(self, category: str) -> float:
         return self.boxes.get(category, [0.0])[0]
+
+    def detector_scores(self) -> dict[str, float]:
+        return {c: scores[0] for c, scores in self.boxes.items() if scores}
 
     def as_dict(self) -> dict:
         """{"detector": {category: box scores of 0.1 and more}, "imagenet": {category: probability},
@@ -44,7 +47,9 @@ class Evidence:
 @dataclass
 class Policy:
     """Per-class thresholds ("*" for the others): support lets a caption's object stand, sure lets
-    an object be named on its own; count is the box score that counts an instance."""
+    an object be named on its own; count is the box score that counts an instance. A rival margin
+    (None: no such rule) sets aside a source's claim when that source scores a look-alike from the
+    same COCO supercategory within the margin of it (a truck at 0.60 beside a bus at 0.50)."""
 
     support_detector: dict[str, float]
     support_imagenet: dict[str, float]
@@ -53,6 +58,8 @@ class Policy:
     count: dict[str, float]
     max_objects: int = 3
     min_caption_confidence: float = 0.0
+    support_rival_margin: float | None = None
+    sure_rival_margin: float | None = None
 
     @classmethod
     def from_meta(cls, meta: dict) -> Policy | None:
@@ -61,27 +68,39 @@ class Policy:
             return None
         return cls(found["support"]["detector"], found["support"]["imagenet"], found["sure"]["detector"],
                    found["sure"]["imagenet"], found["count"], int(found.get("max_objects", 3)),
-                   float(found.get("min_caption_confidence", 0.0)))
+                   float(found.get("min_caption_confidence", 0.0)), found.get("support_rival_margin"),
+                   found.get("sure_rival_margin"))
 
     def as_meta(self) -> dict:
         return {"support": {"detector": self.support_detector, "imagenet": self.support_imagenet},
                 "sure": {"detector": self.sure_detector, "imagenet": self.sure_imagenet},
                 "count": self.count, "max_objects": self.max_objects,
-                "min_caption_confidence": self.min_caption_confidence}
+                "min_caption_confidence": self.min_caption_confidence,
+                "support_rival_margin": self.support_rival_margin, "sure_rival_margin": self.sure_rival_margin}
 
 
 def threshold(table: dict[str, float], category: str) -> float:
     return table.get(category, table.get("*", 2.0))
 
 
-def seen(evidence: Evidence, category: str, detector: dict[str, float], imagenet: dict[str, float]) -> str | None:
-    """Which source sees the category above its threshold ("detector 0.91"), None when none does."""
-    score = evidence.detector_score(category)
-    if score >= threshold(detector, category):
-        return f"detector {score:.2f}"
-    probability = evidence.imagenet.get(category, 0.0)
-    if probability >= threshold(imagenet, category):
-        return f"ImageNet {probability:.2f}"
+def rival(scores: dict[str, float], category: str, margin: float | None) -> str | None:
+    """A look-alike of the category (same COCO supercategory) scored within `margin` of it, if any."""
+    group = SUPERCATEGORY.get(category)
+    if margin is None or group is None:
+        return None
+    bar = scores.get(category, 0.0) - margin
+    return next((c for c, s in scores.items() if c != category and SUPERCATEGORY.get(c) == group and s >= bar), None)
+
+
+def seen(evidence: Evidence, category: str, detector: dict[str, float], imagenet: dict[str, float],
+         rival_margin: float | None = None) -> str | None:
+    """Which source sees the category above its threshold and no look-alike near it ("detector 0.91"),
+    None when none does."""
+    for source, scores, table in (("detector", evidence.detector_scores(), detector),
+                                  ("ImageNet", evidence.imagenet, imagenet)):
+        score = scores.get(category, 0.0)
+        if score >= threshold(table, category) and not rival(scores, category, rival_margin):
+            return f"{source} {score:.2f}"
     return None
 
 
@@ -101,7 +120,7 @@ def sure_objects(evidence: Evidence, policy: Policy) -> list[tuple[str, str]]:
     clears the class's threshold, so that the ImageNet head's sure cat outranks a detector's weak person)."""
     categories = set(evidence.boxes) | set(evidence.imagenet)
     found = [(c, why) for c in categories
-             if (why := seen(evidence, c, policy.sure_detector, policy.sure_imagenet))]
+             if (why := seen(evidence, c, policy.sure_detector, policy.sure_imagenet, policy.sure_rival_margin))]
     clearance = {c: max(margin(evidence.detector_score(c), threshold(policy.sure_detector, c)),
                         margin(evidence.imagenet.get(c, 0.0), threshold(policy.sure_imagenet, c)))
                  for c, _ in found}
@@ -121,7 +140,8 @@ class Verdict:
 
 def decide(caption: str | None, confidence: float, evidence: Evidence, policy: Policy) -> Verdict:
     named = sorted(set(objects_named(caption))) if caption else []
-    support = {c: seen(evidence, c, policy.support_detector, policy.support_imagenet) for c in named}
+    support = {c: seen(evidence, c, policy.support_detector, policy.support_imagenet, policy.support_rival_margin)
+               for c in named}
     missing = [c for c, why in support.items() if why is None]
     if caption and named and not missing and confidence >= policy.min_caption_confidence:
         why = ", ".join(f"{c} ({w})" for c, w in support.items())

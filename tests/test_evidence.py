@@ -133,3 +133,19 @@ def test_a_class_in_most_photos_gets_no_credit_for_being_common():
     assert class_threshold(common, "detector", "person", 0.75, 0.4) == 0.25
     rare = photos(20, True, 0.2) + photos(20, False, 0.2) + photos(10, False, 0.0)  # 40%: counted as they are
     assert class_threshold(rare, "detector", "person", 0.5, 0.4) == 0.1
+
+
+def test_a_look_alike_scored_as_high_sets_a_claim_aside():
+    # tiny COCO val2017 000000418281: cows, the detector's sheep 0.52 beside its cow 0.58
+    seen = Evidence(boxes={"sheep": [0.52], "cow": [0.58], "person": [0.2]})
+    loose = Policy(**{**POLICY.__dict__, "sure_detector": {"*": 0.5, "cow": 0.7}})
+    assert decide(None, 0.0, seen, loose).alt == "A sheep."
+    strict = Policy(**{**loose.__dict__, "sure_rival_margin": 0.1})
+    assert decide(None, 0.0, seen, strict).alt is None
+    # a rival from another supercategory (a person is no animal) does not count, nor one far below
+    assert decide(None, 0.0, Evidence(boxes={"sheep": [0.52], "person": [0.6]}), strict).alt == "A person and a sheep."
+    assert decide(None, 0.0, Evidence(boxes={"sheep": [0.52], "cow": [0.3]}), strict).alt == "A sheep."
+    # a caption's object too, when the support margin is set
+    caption = "A sheep stands in a field."
+    assert decide(caption, 0.5, seen, loose).basis == "verified caption"
+    assert decide(caption, 0.5, seen, Policy(**{**strict.__dict__, "support_rival_margin": 0.0})).basis is None

@@ -111,7 +111,7 @@ def judged(records: list[dict], policy: Policy) -> dict:
 
 def candidates(sets: list[list[dict]]):
     """(policy, its knobs) for each combination of precision targets, defaults for rarely seen classes,
-    objects named and caption floor."""
+    objects named, caption floor and the rival margins for captions' objects and for objects named alone."""
     tables = {}
 
     def table(source: str, precision: float, default: float) -> dict[str, float]:
@@ -120,14 +120,14 @@ def candidates(sets: list[list[dict]]):
             tables[key] = class_thresholds(sets, source, precision, default)
         return tables[key]
 
-    for support_p, sure_p, support_default, sure_default, max_objects, floor in itertools.product(
-            (0.85, 0.9, 0.95), (0.93, 0.96), (0.4, 0.5, 0.6), (0.4, 0.5, 0.6, 0.7, 0.8), (1, 2), (0.0, 0.35)):
+    for knobs in itertools.product((0.85, 0.9, 0.95), (0.93, 0.96), (0.4, 0.5, 0.6), (0.4, 0.5, 0.6, 0.7, 0.8),
+                                   (1, 2), (0.0, 0.35), (None, 0.0, 0.1), (None, 0.0, 0.1, 0.2)):
+        support_p, sure_p, support_default, sure_default, max_objects, floor, support_rival, sure_rival = knobs
         yield Policy(table("detector", support_p, support_default),
                      table("imagenet", support_p, round(support_default + 0.2, 2)),
                      table("detector", sure_p, sure_default),
                      table("imagenet", sure_p, round(sure_default + 0.2, 2)),
-                     {"*": 0.5}, max_objects, floor), (support_p, sure_p, support_default, sure_default,
-                                                       max_objects, floor)
+                     {"*": 0.5}, max_objects, floor, support_rival, sure_rival), knobs
 
 
 def main(argv=None):
