@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from alttext.objects import CATEGORIES, objects_named
+from alttext.wording import sentence
 from training import ood_photos
 from training.alt_eval import judge, ood_truth
 
@@ -79,6 +80,12 @@ def test_a_photo_missing_from_its_package_is_one_line_naming_the_package(tmp_pat
         ood_photos.main(["--out", str(out), "--labels", str(labels)])
     with pytest.raises(SystemExit, match="no set made by"):
         ood_truth(tmp_path / "nothing", "dev")
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_every_sentence_of_objects_the_runtime_writes_is_read_back_as_its_objects(count):
+    # "A pair of scissors." and "Two wine glasses." once named nothing, so no alt of them counted either way
+    assert [c for c in CATEGORIES if objects_named(sentence([(c, count)])) != [c]] == []
 
 
 def test_an_unsure_object_counts_neither_as_right_nor_as_wrong():
