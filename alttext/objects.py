@@ -121,13 +121,14 @@ PAIRS: dict[str, str] = {w: c for w, c in WORDS.items() if " " in w}
 PAIRS |= {f"{age} {animal}": animal for age in ("baby", "adult")
           for animal in ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe")}
 PAIRS |= {"passenger jet": "airplane", "passenger train": "train", "toilet seat": "toilet", "home plate": "",
-          "train track": ""}
+          "train track": "", "hair dryer": "hair drier"}  # the last as alttext.wording writes it
 IRREGULAR = {"men": "man", "women": "woman", "children": "child", "people": "people", "geese": "goose",
              "mice": "mouse", "knives": "knife", "oxen": "oxen", "feet": "foot", "teeth": "tooth",
              "skis": "skis", "bus": "bus", "glass": "glass", "grass": "grass", "dress": "dress", "ladies": "lady",
              "puppies": "puppy", "ponies": "pony", "benches": "bench", "buses": "bus", "couches": "couch",
              "sandwiches": "sandwich", "peaches": "peach", "boxes": "box", "toothbrushes": "toothbrush",
-             "sheep": "sheep", "cattle": "cattle", "series": "series", "species": "species"}
+             "sheep": "sheep", "cattle": "cattle", "series": "series", "species": "species", "scissors": "scissors",
+             "glasses": "glass"}
 COLOURS = {"orange"}
 
 

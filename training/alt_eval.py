@@ -4,24 +4,28 @@ show.
 
     python -m training.alt_eval alttext/models/default --data flickr8k:../shared/data/flickr8k --split test
     python -m training.alt_eval alttext/models/default --tiny-coco ../shared/data/tiny_coco --half val2017
+    python -m training.alt_eval alttext/models/default --ood .cache/ood --ood-split dev
 
 Prints coverage (share of photos given alt), useful coverage (the alt names at least one object in
 the photo and none that is not), CHAIR-s and CHAIR-i of the written alts (Rohrbach et al., 2018),
 the share of alts that are verified captions, and the COCO caption scores of the model's sentences
 (`caption`, written or not). Truth: for Flickr8k, the COCO objects its five captions name; for tiny
-COCO, its object boxes and the objects its captions name.
+COCO, its object boxes and the objects its captions name; for the out-of-domain photos
+(training.ood_photos), the objects a person saw in each, less those they were unsure of, which an
+alt may name or not without counting either way.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from alttext.describe import apply_floor, make_describer
 from alttext.errors import ModelError
 from alttext.objects import objects_named
+from training import ood_photos
 from training.data import read_dataset
 from training.evaluate import coco_scores
 
@@ -31,6 +35,7 @@ class Truth:
     path: Path
     captions: list[str]
     objects: set[str]
+    ignore: set[str] = field(default_factory=set)
 
 
 def flickr8k_truth(spec: str, split: str) -> list[Truth]:
@@ -57,10 +62,17 @@ def tiny_coco_truth(root: Path, half: str) -> list[Truth]:
     return list(found.values())
 
 
-def judge(alt: str | None, objects: set[str]) -> dict:
-    """One photo's alt against the truth: the objects it names, which of them are not in the photo,
-    and whether it is useful (names one that is, and none that is not)."""
-    named = objects_named(alt) if alt else []
+def ood_truth(root: Path, split: str) -> list[Truth]:
+    """One split of the out-of-domain photos; truth is the objects a person saw, `ignore` those they were unsure of."""
+    return [Truth(Path(r["path"]), [r["caption1"], r["caption2"]], set(ood_photos.names(r["objects"])),
+                  set(ood_photos.names(r["unsure"]))) for r in ood_photos.read_manifest(root, split)]
+
+
+def judge(alt: str | None, objects: set[str], ignore: set[str] = frozenset()) -> dict:
+    """One photo's alt against the truth: the objects it names (less those in `ignore`, which count
+    neither way), which of them are not in the photo, and whether it is useful (names one that is,
+    and none that is not)."""
+    named = [o for o in objects_named(alt) if o not in ignore] if alt else []
     wrong = [o for o in named if o not in objects]
     return {"named": named, "hallucinated": wrong, "useful": bool(alt) and bool(named) and not wrong}
 
@@ -94,7 +106,7 @@ def describe_all(describer, truths: list[Truth], floor: float, batch: int = 32) 
             records.append({"image": truth.path.name, "alt": alt, "caption": one.caption, "basis": one.basis,
                             "kind": one.kind, "confidence": one.confidence, "reason": one.reason,
                             "evidence": one.evidence, "truth": sorted(truth.objects), "references": truth.captions,
-                            **judge(alt, truth.objects)})
+                            "ignore": sorted(truth.ignore), **judge(alt, truth.objects, truth.ignore)})
     return records
 
 
@@ -105,14 +117,21 @@ def main(argv=None):
     p.add_argument("--split", default="dev", choices=["train", "dev", "test"])
     p.add_argument("--tiny-coco", type=Path, help="the tiny COCO directory (../shared/data/tiny_coco)")
     p.add_argument("--half", default="val2017", choices=["val2017", "train2017"])
+    p.add_argument("--ood", type=Path, help="the out-of-domain photos rebuilt by training.ood_photos (.cache/ood)")
+    p.add_argument("--ood-split", default="dev", choices=["dev", "test"])
     p.add_argument("--limit", type=int, default=0, help="only the first N photos")
     p.add_argument("--device", default="cpu", choices=["auto", "cuda", "cpu"])
     p.add_argument("--out", type=Path, help="JSON file for the figures and every photo's record")
     args = p.parse_args(argv)
-    if bool(args.data) == bool(args.tiny_coco):
-        p.error("give one photo set: --data flickr8k:DIR or --tiny-coco DIR")
+    if sum(map(bool, (args.data, args.tiny_coco, args.ood))) != 1:
+        p.error("give one photo set: --data flickr8k:DIR, --tiny-coco DIR or --ood DIR")
 
-    truths = flickr8k_truth(args.data, args.split) if args.data else tiny_coco_truth(args.tiny_coco, args.half)
+    if args.data:
+        truths, name = flickr8k_truth(args.data, args.split), f"flickr8k {args.split}"
+    elif args.tiny_coco:
+        truths, name = tiny_coco_truth(args.tiny_coco, args.half), f"tiny_coco {args.half}"
+    else:
+        truths, name = ood_truth(args.ood, args.ood_split), f"ood {args.ood_split}"
     truths = truths[: args.limit] if args.limit else truths
     try:
         describer = make_describer(args.model, args.device)
@@ -122,7 +141,7 @@ def main(argv=None):
     made = {r["image"]: r["caption"] for r in records if r["caption"]}
     scores = coco_scores({t.path.name: t.captions for t in truths if t.path.name in made}, made) if made else {}
     report = {"model": describer.captioner.bundle.meta.get("name"),
-              "set": f"flickr8k {args.split}" if args.data else f"tiny_coco {args.half}",
+              "set": name,
               **summary(records), "captions_scored": len(made), "caption_scores": scores}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -32,14 +32,15 @@ def split(path: str) -> str:
     return "held" if hashlib.sha1(path.encode()).digest()[0] % 2 else "train"
 
 
-def unpack(package: str, packages: Path) -> Path:
-    """The package's files under packages/NAME, fetched and unpacked once."""
+def unpack(package: str, packages: Path, version: str | None = None) -> Path:
+    """The package's files under packages/NAME, fetched (at `version` when given) and unpacked once."""
     root = packages / package
     if root.is_dir():
         return root
     debs = packages / "debs"
     debs.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["apt-get", "download", package], cwd=debs, check=True, stdout=subprocess.DEVNULL)
+    wanted = f"{package}={version}" if version else package
+    subprocess.run(["apt-get", "download", wanted], cwd=debs, check=True, stdout=subprocess.DEVNULL)
     deb = max(debs.glob(f"{package}_*.deb"))
     subprocess.run(["dpkg-deb", "-x", str(deb), str(root) + ".part"], check=True)
     Path(str(root) + ".part").rename(root)
