@@ -161,9 +161,10 @@ class Describer:
         found = [Evidence() for _ in pictures]
         if self.imagenet and pictures:
             probabilities = self.imagenet.probabilities(pooled)
-            for one, scores, top in zip(found, self.imagenet.category_scores(probabilities),
-                                        self.imagenet.top(probabilities)):
-                one.imagenet = scores
+            for one, scores, animal, top in zip(found, self.imagenet.category_scores(probabilities),
+                                                self.imagenet.animal_scores(probabilities),
+                                                self.imagenet.top(probabilities)):
+                one.imagenet, (one.animal, one.primate) = scores, animal
                 one.classes = [(noun, p) for noun, p in top if p >= CLASS_SHOWN]
         if self.detector and pictures:
             for one, detections in zip(found, self.detector.detect(pictures)):

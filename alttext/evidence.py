@@ -11,45 +11,50 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from alttext.objects import SUPERCATEGORY, objects_named
+from alttext.objects import ANIMALS, objects_named
 from alttext.wording import neutral, sentence
 
 
 @dataclass
 class Evidence:
     """One photo's evidence: detector box scores per COCO category (best first), the ImageNet
-    head's probability per COCO category, and its likeliest nameable classes (shown to people as
-    suggestions, never written on their own: most have no measured precision here)."""
+    head's probability per COCO category and that it shows any animal and a monkey, ape or lemur, and
+    its likeliest nameable classes (shown to people as suggestions, never written on their own: most have no measured
+    precision here)."""
 
     boxes: dict[str, list[float]] = field(default_factory=dict)
     imagenet: dict[str, float] = field(default_factory=dict)
     classes: list[tuple[str, float]] = field(default_factory=list)
+    animal: float = 0.0
+    primate: float = 0.0
 
     def detector_score(self, category: str) -> float:
         return self.boxes.get(category, [0.0])[0]
 
-    def detector_scores(self) -> dict[str, float]:
-        return {c: scores[0] for c, scores in self.boxes.items() if scores}
-
     def as_dict(self) -> dict:
         """{"detector": {category: box scores of 0.1 and more}, "imagenet": {category: probability},
+        "imagenet_animal": probability, "imagenet_primate": probability,
         "imagenet_classes": [[noun, probability], ...]}."""
         boxes = {c: [round(s, 3) for s in scores if s >= 0.1] for c, scores in self.boxes.items()}
         return {"detector": {c: s for c, s in boxes.items() if s},
                 "imagenet": {c: round(p, 3) for c, p in self.imagenet.items()},
+                "imagenet_animal": round(self.animal, 3), "imagenet_primate": round(self.primate, 3),
                 "imagenet_classes": [[noun, round(p, 3)] for noun, p in self.classes]}
 
     @classmethod
     def from_dict(cls, found: dict) -> Evidence:
-        return cls(dict(found.get("detector", {})), dict(found.get("imagenet", {})))
+        return cls(dict(found.get("detector", {})), dict(found.get("imagenet", {})),
+                   animal=float(found.get("imagenet_animal", 0.0)),
+                   primate=float(found.get("imagenet_primate", 0.0)))
 
 
 @dataclass
 class Policy:
     """Per-class thresholds ("*" for the others): support lets a caption's object stand, sure lets
-    an object be named on its own; count is the box score that counts an instance. A rival margin
-    (None: no such rule) sets aside a source's claim when that source scores a look-alike from the
-    same COCO supercategory within the margin of it (a truck at 0.60 beside a bus at 0.50)."""
+    an object be named on its own; count is the box score that counts an instance. Other animals
+    (None: no such rule) sets aside a claim of a COCO animal when the ImageNet head gives at
+    least that probability to animals of other classes (a llama, where the detector saw a dog), and of
+    a person when it gives that to monkeys, apes and lemurs (a macaque)."""
 
     support_detector: dict[str, float]
     support_imagenet: dict[str, float]
@@ -58,8 +63,7 @@ class Policy:
     count: dict[str, float]
     max_objects: int = 3
     min_caption_confidence: float = 0.0
-    support_rival_margin: float | None = None
-    sure_rival_margin: float | None = None
+    other_animals: float | None = None
 
     @classmethod
     def from_meta(cls, meta: dict) -> Policy | None:
@@ -68,40 +72,40 @@ class Policy:
             return None
         return cls(found["support"]["detector"], found["support"]["imagenet"], found["sure"]["detector"],
                    found["sure"]["imagenet"], found["count"], int(found.get("max_objects", 3)),
-                   float(found.get("min_caption_confidence", 0.0)), found.get("support_rival_margin"),
-                   found.get("sure_rival_margin"))
+                   float(found.get("min_caption_confidence", 0.0)), found.get("other_animals"))
 
     def as_meta(self) -> dict:
         return {"support": {"detector": self.support_detector, "imagenet": self.support_imagenet},
                 "sure": {"detector": self.sure_detector, "imagenet": self.sure_imagenet},
                 "count": self.count, "max_objects": self.max_objects,
-                "min_caption_confidence": self.min_caption_confidence,
-                "support_rival_margin": self.support_rival_margin, "sure_rival_margin": self.sure_rival_margin}
+                "min_caption_confidence": self.min_caption_confidence, "other_animals": self.other_animals}
 
 
 def threshold(table: dict[str, float], category: str) -> float:
     return table.get(category, table.get("*", 2.0))
 
 
-def rival(scores: dict[str, float], category: str, margin: float | None) -> str | None:
-    """A look-alike of the category (same COCO supercategory) scored within `margin` of it, if any."""
-    group = SUPERCATEGORY.get(category)
-    if margin is None or group is None:
-        return None
-    bar = scores.get(category, 0.0) - margin
-    return next((c for c, s in scores.items() if c != category and SUPERCATEGORY.get(c) == group and s >= bar), None)
-
-
-def seen(evidence: Evidence, category: str, detector: dict[str, float], imagenet: dict[str, float],
-         rival_margin: float | None = None) -> str | None:
-    """Which source sees the category above its threshold and no look-alike near it ("detector 0.91"),
-    None when none does."""
-    for source, scores, table in (("detector", evidence.detector_scores(), detector),
-                                  ("ImageNet", evidence.imagenet, imagenet)):
-        score = scores.get(category, 0.0)
-        if score >= threshold(table, category) and not rival(scores, category, rival_margin):
-            return f"{source} {score:.2f}"
+def seen(evidence: Evidence, category: str, detector: dict[str, float], imagenet: dict[str, float]) -> str | None:
+    """Which source sees the category above its threshold ("detector 0.91"), None when none does."""
+    score = evidence.detector_score(category)
+    if score >= threshold(detector, category):
+        return f"detector {score:.2f}"
+    probability = evidence.imagenet.get(category, 0.0)
+    if probability >= threshold(imagenet, category):
+        return f"ImageNet {probability:.2f}"
     return None
+
+
+def another_animal(evidence: Evidence, category: str, policy: Policy) -> bool:
+    """Does the ImageNet head take the photo for an animal other than this COCO animal, or for a
+    monkey where the category is a person?"""
+    if policy.other_animals is None:
+        return False
+    if category == "person":
+        return evidence.primate >= policy.other_animals
+    if category in ANIMALS:
+        return evidence.animal - evidence.imagenet.get(category, 0.0) >= policy.other_animals
+    return False
 
 
 def how_many(evidence: Evidence, category: str, policy: Policy) -> int:
@@ -119,8 +123,8 @@ def sure_objects(evidence: Evidence, policy: Policy) -> list[tuple[str, str]]:
     """(category, why) of the objects the evidence is sure of, the clearest first (by how far a source
     clears the class's threshold, so that the ImageNet head's sure cat outranks a detector's weak person)."""
     categories = set(evidence.boxes) | set(evidence.imagenet)
-    found = [(c, why) for c in categories
-             if (why := seen(evidence, c, policy.sure_detector, policy.sure_imagenet, policy.sure_rival_margin))]
+    found = [(c, why) for c in categories if not another_animal(evidence, c, policy)
+             and (why := seen(evidence, c, policy.sure_detector, policy.sure_imagenet))]
     clearance = {c: max(margin(evidence.detector_score(c), threshold(policy.sure_detector, c)),
                         margin(evidence.imagenet.get(c, 0.0), threshold(policy.sure_imagenet, c)))
                  for c, _ in found}
@@ -140,14 +144,16 @@ class Verdict:
 
 def decide(caption: str | None, confidence: float, evidence: Evidence, policy: Policy) -> Verdict:
     named = sorted(set(objects_named(caption))) if caption else []
-    support = {c: seen(evidence, c, policy.support_detector, policy.support_imagenet, policy.support_rival_margin)
-               for c in named}
+    support = {c: None if another_animal(evidence, c, policy)
+               else seen(evidence, c, policy.support_detector, policy.support_imagenet) for c in named}
     missing = [c for c, why in support.items() if why is None]
     if caption and named and not missing and confidence >= policy.min_caption_confidence:
         why = ", ".join(f"{c} ({w})" for c, w in support.items())
         return Verdict(neutral(caption), "verified caption", f"the caption's objects are seen: {why}")
     if caption and not named:
         return Verdict(neutral(caption), "caption", "the caption names no object the evidence can check")
+    missing = [f"{c} (the ImageNet head sees another animal)" if another_animal(evidence, c, policy) else c
+               for c in missing]
     doubt = (f"the caption names {', '.join(missing)}, which the evidence does not show" if missing
              else "the caption's confidence is too low" if caption else "no caption")
     sure = sure_objects(evidence, policy)

@@ -13,6 +13,8 @@ from alttext.bundle import read_arrays
 from alttext.errors import ModelError
 
 KEYS = ("weight", "bias", "nouns", "coco", "never", "encoder")
+ANIMALS = slice(0, 398)  # ImageNet's classes 0-397 are animals (WordNet's animal subtree): fish to pufferfish
+PRIMATES = slice(365, 385)  # orangutan to indri: the monkeys, apes and lemurs, the detector's look-alikes of people
 
 
 class ImageNetHead:
@@ -39,6 +41,12 @@ class ImageNetHead:
         """Per image, each COCO category's summed probability (only those above 0.01)."""
         sums = probabilities @ self.member
         return [{cat: float(p) for cat, p in zip(self.categories, row) if p >= 0.01} for row in sums]
+
+    def animal_scores(self, probabilities: np.ndarray) -> list[tuple[float, float]]:
+        """Per image, the probability that it shows an animal of any ImageNet class (a llama, a gorilla),
+        and a monkey, ape or lemur."""
+        return [(float(a), float(p)) for a, p in zip(probabilities[:, ANIMALS].sum(axis=1),
+                                                     probabilities[:, PRIMATES].sum(axis=1))]
 
     def top(self, probabilities: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
         """Per image, the k likeliest classes that may be named, as (noun, probability)."""

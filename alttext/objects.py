@@ -95,23 +95,7 @@ hair drier, hairdryer
 toothbrush
 """
 
-# COCO's own supercategories: within one, the detector mistakes one kind for another (a truck for a
-# bus, a sheep for a cow); across them it rarely does.
-SUPERCATEGORIES = {
-    "vehicle": ("bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat"),
-    "outdoor": ("traffic light", "fire hydrant", "stop sign", "parking meter", "bench"),
-    "animal": ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"),
-    "accessory": ("backpack", "umbrella", "handbag", "tie", "suitcase"),
-    "sports": ("frisbee", "skis", "snowboard", "sports ball", "kite", "baseball bat", "baseball glove", "skateboard",
-               "surfboard", "tennis racket"),
-    "kitchen": ("bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl"),
-    "food": ("banana", "apple", "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake"),
-    "furniture": ("chair", "couch", "potted plant", "bed", "dining table", "toilet"),
-    "electronic": ("tv", "laptop", "mouse", "remote", "keyboard", "cell phone"),
-    "appliance": ("microwave", "oven", "toaster", "sink", "refrigerator"),
-    "indoor": ("book", "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush"),
-}
-SUPERCATEGORY: dict[str, str] = {c: group for group, members in SUPERCATEGORIES.items() for c in members}
+ANIMALS = ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe")  # COCO's own
 
 CATEGORIES: list[str] = [line.split(", ")[0] for line in SYNONYMS.strip().splitlines()]
 WORDS: dict[str, str] = {word: line.split(", ")[0] for line in SYNONYMS.strip().splitlines()
@@ -119,7 +103,7 @@ WORDS: dict[str, str] = {word: line.split(", ")[0] for line in SYNONYMS.strip().
 # CHAIR's two-word names, and its "baby dog" / "passenger train" style pairs.
 PAIRS: dict[str, str] = {w: c for w, c in WORDS.items() if " " in w}
 PAIRS |= {f"{age} {animal}": animal for age in ("baby", "adult")
-          for animal in ("bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe")}
+          for animal in ANIMALS}
 PAIRS |= {"passenger jet": "airplane", "passenger train": "train", "toilet seat": "toilet", "home plate": "",
           "train track": "", "hair dryer": "hair drier"}  # the last as alttext.wording writes it
 IRREGULAR = {"men": "man", "women": "woman", "children": "child", "people": "people", "geese": "goose",

@@ -135,17 +135,17 @@ def test_a_class_in_most_photos_gets_no_credit_for_being_common():
     assert class_threshold(rare, "detector", "person", 0.5, 0.4) == 0.1
 
 
-def test_a_look_alike_scored_as_high_sets_a_claim_aside():
-    # tiny COCO val2017 000000418281: cows, the detector's sheep 0.52 beside its cow 0.58
-    seen = Evidence(boxes={"sheep": [0.52], "cow": [0.58], "person": [0.2]})
-    loose = Policy(**{**POLICY.__dict__, "sure_detector": {"*": 0.5, "cow": 0.7}})
-    assert decide(None, 0.0, seen, loose).alt == "A sheep."
-    strict = Policy(**{**loose.__dict__, "sure_rival_margin": 0.1})
-    assert decide(None, 0.0, seen, strict).alt is None
-    # a rival from another supercategory (a person is no animal) does not count, nor one far below
-    assert decide(None, 0.0, Evidence(boxes={"sheep": [0.52], "person": [0.6]}), strict).alt == "A person and a sheep."
-    assert decide(None, 0.0, Evidence(boxes={"sheep": [0.52], "cow": [0.3]}), strict).alt == "A sheep."
-    # a caption's object too, when the support margin is set
-    caption = "A sheep stands in a field."
-    assert decide(caption, 0.5, seen, loose).basis == "verified caption"
-    assert decide(caption, 0.5, seen, Policy(**{**strict.__dict__, "support_rival_margin": 0.0})).basis is None
+def test_the_imagenet_head_sets_aside_a_look_alike_animal_or_a_monkey_taken_for_a_person():
+    rule = Policy(**{**POLICY.__dict__, "other_animals": 0.5})
+    # out-of-domain dev: an alpaca the detector calls a dog (the ImageNet head: llama)
+    alpaca = Evidence(boxes={"dog": [0.85]}, imagenet={"dog": 0.02}, animal=0.9)
+    assert decide(None, 0.0, alpaca, POLICY).alt == "A dog."
+    assert decide(None, 0.0, alpaca, rule).alt is None
+    # a macaque the detector and the captioner call a person
+    macaque = Evidence(boxes={"person": [0.6]}, animal=0.84, primate=0.7)
+    assert decide("A person walks on the beach.", 0.5, macaque, POLICY).basis == "verified caption"
+    set_aside = decide("A person walks on the beach.", 0.5, macaque, rule)
+    assert set_aside.alt is None and "person (the ImageNet head sees another animal)" in set_aside.why
+    # a person with their dog: the ImageNet head's dog is the dog, and no monkey
+    walk = Evidence(boxes={"person": [0.9], "dog": [0.9]}, imagenet={"dog": 0.85}, animal=0.9)
+    assert decide("A man walks his dog.", 0.5, walk, rule).basis == "verified caption"
