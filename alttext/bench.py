@@ -70,6 +70,9 @@ def watch(describer, clock: StageClock) -> None:
     clock.wrap(captioner, "_choose", "choose")
     if captioner.consensus:
         clock.wrap(captioner.consensus, "references", "neighbours")
+    if describer.detector:
+        clock.wrap(describer.detector, "detect", "detector")
+        clock.wrap(describer.detector, "raw", "detector graph")
 
 
 def shares(seconds: dict[str, float]) -> dict[str, float]:
@@ -193,7 +196,9 @@ def run_bench(model=None, device: str = "auto", quality: str = "default", images
         "end_to_end": {"batch": top["batch"], "images_per_s": round(end_to_end, 1),
                        "encoder_images_per_s": round(encoder, 1), "of_encoder": round(end_to_end / encoder, 3),
                        "stages": stage_shares,
-                       "evidence_beside_the_search": round(clock.seconds["evidence"] / clock.seconds["total"], 3)},
+                       **{f"{stage.replace(' ', '_')}_beside_the_search":
+                          round(clock.seconds[stage] / clock.seconds["total"], 3)
+                          for stage in ("evidence", "detector", "detector graph")}},
         "latency_ms": {"images": len(times), "p50": round(float(np.percentile(times, 50)) * 1000, 1),
                        "p99": round(float(np.percentile(times, 99)) * 1000, 1)},
     }
@@ -210,7 +215,8 @@ def table(report: dict) -> str:
               f"{e2e['of_encoder']:.0%} of the encoder alone ({e2e['encoder_images_per_s']} images/s in turns with it)",
               "  " + ", ".join(f"{k} {v:.0%}" for k, v in e2e["stages"].items()),
               f"  beside the search, in a second thread: the evidence (detector, ImageNet) "
-              f"{e2e['evidence_beside_the_search']:.0%} of the time",
+              f"{e2e['evidence_beside_the_search']:.0%} of the time (the detector "
+              f"{e2e['detector_beside_the_search']:.0%}, its graph {e2e['detector_graph_beside_the_search']:.0%})",
               f"one image at a time: p50 {lat['p50']} ms, p99 {lat['p99']} ms ({lat['images']} images)"]
     return "\n".join(lines)
 

@@ -13,7 +13,7 @@ from PIL import Image
 from alttext.bundle import DEFAULT_MODEL, load_bundle
 from alttext.detector import Detector, load_detector
 from alttext.errors import ModelError
-from export.detector import REFERENCE, SECTION, TOLERANCE, check_reference
+from export.detector import INT8_TOLERANCE, REFERENCE, SECTION, check_reference
 from training.detector_scores import coco_truth, match_boxes
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "alttext" / "examples"
@@ -172,22 +172,28 @@ def test_a_section_without_its_file_is_refused(bundle_copy):
         load_detector(bundle_copy, {**meta, "detector": SECTION}, ["CPUExecutionProvider"])
 
 
-def test_the_shipped_detector_matches_the_stored_reference_outputs():
+def test_the_shipped_detector_is_int8_and_near_the_stored_reference_outputs():
+    onnx = pytest.importorskip("onnx")
     assert REFERENCE.stat().st_size < 400_000
-    assert check_reference(DEFAULT_MODEL / "detector.onnx") <= TOLERANCE
+    section = json.loads((DEFAULT_MODEL / "model.json").read_text())["detector"]
+    assert section["weights"] == "int8"
+    model = onnx.load(str(DEFAULT_MODEL / "detector.onnx"))
+    assert sum(init.data_type == onnx.TensorProto.INT8 for init in model.graph.initializer) >= 30  # the convs
+    worst = check_reference(DEFAULT_MODEL / "detector.onnx", INT8_TOLERANCE)
+    assert worst == pytest.approx(section["quantization"]["max_abs_diff_vs_reference"], abs=1e-5)
 
 
-def test_the_reference_check_refuses_a_changed_conversion(tmp_path):
+def test_the_reference_check_refuses_a_changed_detector(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import numpy_helper
 
     model = onnx.load(str(DEFAULT_MODEL / "detector.onnx"))
     biggest = max(model.graph.initializer, key=lambda init: numpy_helper.to_array(init).size)
     weights = numpy_helper.to_array(biggest)
-    biggest.CopyFrom(numpy_helper.from_array((weights * 1.01).astype(weights.dtype), biggest.name))
+    biggest.CopyFrom(numpy_helper.from_array(-weights, biggest.name))
     onnx.save(model, str(tmp_path / "detector.onnx"))
     with pytest.raises(AssertionError, match="differ from detector_reference.npz"):
-        check_reference(tmp_path / "detector.onnx")
+        check_reference(tmp_path / "detector.onnx", INT8_TOLERANCE)
 
 
 def test_box_scores_count_a_match_a_wrong_class_and_a_miss():

@@ -12,11 +12,14 @@ torch = pytest.importorskip("torch")
 
 from alttext.bundle import load_bundle  # noqa: E402
 from alttext.captioner import Captioner  # noqa: E402
+from export.detector import SECTION, float_weights, fold_maxpool_pad, quantize  # noqa: E402
+from export.detector import main as detector_main  # noqa: E402
 from export.export import check_against_torch, export_bundle, random_bundle  # noqa: E402
 from training.model import Captioner as TorchCaptioner  # noqa: E402
 from training.model import DecoderConfig, Ensemble  # noqa: E402
 from training.vocab import SPECIALS  # noqa: E402
 
+EXAMPLES = Path(__file__).resolve().parent.parent / "alttext" / "examples"
 WORDS = list(SPECIALS) + "a dog runs on the grass".split()
 
 
@@ -158,3 +161,83 @@ def test_an_ensemble_of_different_vocabularies_is_refused_in_one_line(tmp_path):
     assert proc.stderr.strip() == (f"{tmp_path / 'b.pt'}: its vocab differs from {tmp_path / 'a.pt'}'s "
                                    "(an ensemble shares one encoder and one vocabulary)")
     assert not (tmp_path / "out").exists()
+
+
+def detector_like(path: Path) -> None:
+    """A small graph shaped like the converted detector: float16-stored weights, a LeakyRelu, TF's -inf
+    Pad before a MaxPool, and a head conv whose output is split into class scores and box logits."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from export.export import store_weights_as_float16
+
+    rng = np.random.default_rng(0)
+    weights = {"w1": rng.normal(0, 0.3, (8, 3, 3, 3)), "b1": rng.normal(0, 0.1, 8),
+               "w2": rng.normal(0, 0.3, (6, 8, 1, 1))}
+    inits = [numpy_helper.from_array(w.astype(np.float16).astype(np.float32), name) for name, w in weights.items()]
+    inits += [numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "pads"),
+              numpy_helper.from_array(np.array(-np.inf, np.float32), "minus_inf"),
+              numpy_helper.from_array(np.array([2, 4], np.int64), "parts")]
+    nodes = [helper.make_node("Conv", ["images", "w1", "b1"], ["c1"], strides=[2, 2], pads=[1, 1, 1, 1]),
+             helper.make_node("LeakyRelu", ["c1"], ["r1"], alpha=0.1),
+             helper.make_node("Pad", ["r1", "pads", "minus_inf"], ["padded"]),
+             helper.make_node("MaxPool", ["padded"], ["pooled"], kernel_shape=[3, 3], strides=[2, 2]),
+             helper.make_node("Conv", ["pooled", "w2"], ["head"], name="head"),
+             helper.make_node("Split", ["head", "parts"], ["logits", "boxes"], axis=1),
+             helper.make_node("Sigmoid", ["logits"], ["scores"])]
+    size = SECTION["input_size"]
+    graph = helper.make_graph(nodes, "detector_like",
+                              [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, size, size])],
+                              [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", parts, "h", "w"])
+                               for name, parts in (("scores", 2), ("boxes", 4))],
+                              inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), str(path))
+    store_weights_as_float16(path)
+
+
+def run_graph(model, images: np.ndarray) -> list[np.ndarray]:
+    """The outputs of an ONNX file (a Path) or of a loaded model."""
+    import onnxruntime as ort
+
+    source = str(model) if isinstance(model, Path) else model.SerializeToString()
+    return ort.InferenceSession(source, providers=["CPUExecutionProvider"]).run(None, {"images": images})
+
+
+def example_images() -> np.ndarray:
+    from PIL import Image
+
+    from alttext.detector import preprocess
+
+    return preprocess([Image.open(path) for path in sorted(EXAMPLES.glob("*.jpg"))], SECTION)[0]
+
+
+def test_the_detectors_float_weights_and_folded_pool_compute_the_same_numbers(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    detector_like(tmp_path / "d.onnx")
+    model = fold_maxpool_pad(float_weights(onnx.load(str(tmp_path / "d.onnx"))))
+    assert {node.op_type for node in model.graph.node} == {"Conv", "LeakyRelu", "MaxPool", "Split", "Sigmoid"}
+    assert all(init.data_type != onnx.TensorProto.FLOAT16 for init in model.graph.initializer)
+    assert not any(np.isinf(onnx.numpy_helper.to_array(init)).any() for init in model.graph.initializer)
+    images = example_images()
+    for before, after in zip(run_graph(tmp_path / "d.onnx", images), run_graph(model, images)):
+        assert np.array_equal(before, after)
+
+
+def test_int8_quantization_keeps_the_head_float_and_the_outputs_close(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    detector_like(tmp_path / "d.onnx")
+    quantize(tmp_path / "d.onnx", tmp_path / "q.onnx", sorted(EXAMPLES.glob("*.jpg")), tmp_path)
+    model = onnx.load(str(tmp_path / "q.onnx"))
+    producers = {name: node.op_type for node in model.graph.node for name in node.output}
+    convs = {node.name: producers.get(node.input[1]) for node in model.graph.node if node.op_type == "Conv"}
+    assert convs.pop("head") is None  # its weights are a float initializer
+    assert set(convs.values()) == {"DequantizeLinear"}  # int8 weights
+    images = example_images()
+    (scores, boxes), (int8_scores, int8_boxes) = run_graph(tmp_path / "d.onnx", images), run_graph(model, images)
+    assert np.abs(int8_scores - scores).max() < 0.05
+    assert np.abs(int8_boxes - boxes).max() < 0.2 * np.abs(boxes).max()
+
+
+def test_int8_wants_the_converted_float_detector(bundle_copy, tmp_path):
+    with pytest.raises(SystemExit, match="no float detector to quantize"):
+        detector_main([str(bundle_copy), "--int8", str(tmp_path), "--work", str(tmp_path / "work")])
