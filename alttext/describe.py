@@ -164,7 +164,7 @@ class Describer:
             for one, scores, animal, top in zip(found, self.imagenet.category_scores(probabilities),
                                                 self.imagenet.animal_scores(probabilities),
                                                 self.imagenet.top(probabilities)):
-                one.imagenet, (one.animal, one.primate) = scores, animal
+                one.imagenet, one.animal = scores, animal
                 one.classes = [(noun, p) for noun, p in top if p >= CLASS_SHOWN]
         if self.detector and pictures:
             for one, detections in zip(found, self.detector.detect(pictures)):

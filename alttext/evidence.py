@@ -18,34 +18,31 @@ from alttext.wording import neutral, sentence
 @dataclass
 class Evidence:
     """One photo's evidence: detector box scores per COCO category (best first), the ImageNet
-    head's probability per COCO category and that it shows any animal and a monkey, ape or lemur, and
-    its likeliest nameable classes (shown to people as suggestions, never written on their own: most have no measured
+    head's probability per COCO category and that it shows any animal, and its likeliest nameable
+    classes (shown to people as suggestions, never written on their own: most have no measured
     precision here)."""
 
     boxes: dict[str, list[float]] = field(default_factory=dict)
     imagenet: dict[str, float] = field(default_factory=dict)
     classes: list[tuple[str, float]] = field(default_factory=list)
     animal: float = 0.0
-    primate: float = 0.0
 
     def detector_score(self, category: str) -> float:
         return self.boxes.get(category, [0.0])[0]
 
     def as_dict(self) -> dict:
         """{"detector": {category: box scores of 0.1 and more}, "imagenet": {category: probability},
-        "imagenet_animal": probability, "imagenet_primate": probability,
-        "imagenet_classes": [[noun, probability], ...]}."""
+        "imagenet_animal": probability, "imagenet_classes": [[noun, probability], ...]}."""
         boxes = {c: [round(s, 3) for s in scores if s >= 0.1] for c, scores in self.boxes.items()}
         return {"detector": {c: s for c, s in boxes.items() if s},
                 "imagenet": {c: round(p, 3) for c, p in self.imagenet.items()},
-                "imagenet_animal": round(self.animal, 3), "imagenet_primate": round(self.primate, 3),
+                "imagenet_animal": round(self.animal, 3),
                 "imagenet_classes": [[noun, round(p, 3)] for noun, p in self.classes]}
 
     @classmethod
     def from_dict(cls, found: dict) -> Evidence:
         return cls(dict(found.get("detector", {})), dict(found.get("imagenet", {})),
-                   animal=float(found.get("imagenet_animal", 0.0)),
-                   primate=float(found.get("imagenet_primate", 0.0)))
+                   animal=float(found.get("imagenet_animal", 0.0)))
 
 
 @dataclass
@@ -53,8 +50,9 @@ class Policy:
     """Per-class thresholds ("*" for the others): support lets a caption's object stand, sure lets
     an object be named on its own; count is the box score that counts an instance. Other animals
     (None: no such rule) sets aside a claim of a COCO animal when the ImageNet head gives at
-    least that probability to animals of other classes (a llama, where the detector saw a dog), and of
-    a person when it gives that to monkeys, apes and lemurs (a macaque)."""
+    least that probability to animals of other classes (a llama, where the detector saw a dog). Animals
+    not boxed (None: no such rule) sets aside a person when the ImageNet head gives at least that
+    probability to animals and the detector boxes none (a macaque, a cat's face taken for a person)."""
 
     support_detector: dict[str, float]
     support_imagenet: dict[str, float]
@@ -64,6 +62,7 @@ class Policy:
     max_objects: int = 3
     min_caption_confidence: float = 0.0
     other_animals: float | None = None
+    animals_not_boxed: float | None = None
 
     @classmethod
     def from_meta(cls, meta: dict) -> Policy | None:
@@ -72,13 +71,18 @@ class Policy:
             return None
         return cls(found["support"]["detector"], found["support"]["imagenet"], found["sure"]["detector"],
                    found["sure"]["imagenet"], found["count"], int(found.get("max_objects", 3)),
-                   float(found.get("min_caption_confidence", 0.0)), found.get("other_animals"))
+                   float(found.get("min_caption_confidence", 0.0)), found.get("other_animals"),
+                   found.get("animals_not_boxed"))
 
     def as_meta(self) -> dict:
         return {"support": {"detector": self.support_detector, "imagenet": self.support_imagenet},
                 "sure": {"detector": self.sure_detector, "imagenet": self.sure_imagenet},
                 "count": self.count, "max_objects": self.max_objects,
-                "min_caption_confidence": self.min_caption_confidence, "other_animals": self.other_animals}
+                "min_caption_confidence": self.min_caption_confidence, "other_animals": self.other_animals,
+                "animals_not_boxed": self.animals_not_boxed}
+
+
+ANIMAL_BOXED = 0.5  # a detector box at this score is an animal the detector sees (README: "Object detector")
 
 
 def threshold(table: dict[str, float], category: str) -> float:
@@ -97,13 +101,12 @@ def seen(evidence: Evidence, category: str, detector: dict[str, float], imagenet
 
 
 def another_animal(evidence: Evidence, category: str, policy: Policy) -> bool:
-    """Does the ImageNet head take the photo for an animal other than this COCO animal, or for a
-    monkey where the category is a person?"""
-    if policy.other_animals is None:
-        return False
-    if category == "person":
-        return evidence.primate >= policy.other_animals
-    if category in ANIMALS:
+    """Does the ImageNet head take the photo for an animal other than this COCO animal, or, where the
+    category is a person, for an animal that the detector does not box (so that its person may be it)?"""
+    if category == "person" and policy.animals_not_boxed is not None:
+        boxed = max(evidence.detector_score(animal) for animal in ANIMALS) >= ANIMAL_BOXED
+        return evidence.animal >= policy.animals_not_boxed and not boxed
+    if category in ANIMALS and policy.other_animals is not None:
         return evidence.animal - evidence.imagenet.get(category, 0.0) >= policy.other_animals
     return False
 

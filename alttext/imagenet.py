@@ -14,7 +14,6 @@ from alttext.errors import ModelError
 
 KEYS = ("weight", "bias", "nouns", "coco", "never", "encoder")
 ANIMALS = slice(0, 398)  # ImageNet's classes 0-397 are animals (WordNet's animal subtree): fish to pufferfish
-PRIMATES = slice(365, 385)  # orangutan to indri: the monkeys, apes and lemurs, the detector's look-alikes of people
 
 
 class ImageNetHead:
@@ -42,11 +41,9 @@ class ImageNetHead:
         sums = probabilities @ self.member
         return [{cat: float(p) for cat, p in zip(self.categories, row) if p >= 0.01} for row in sums]
 
-    def animal_scores(self, probabilities: np.ndarray) -> list[tuple[float, float]]:
-        """Per image, the probability that it shows an animal of any ImageNet class (a llama, a gorilla),
-        and a monkey, ape or lemur."""
-        return [(float(a), float(p)) for a, p in zip(probabilities[:, ANIMALS].sum(axis=1),
-                                                     probabilities[:, PRIMATES].sum(axis=1))]
+    def animal_scores(self, probabilities: np.ndarray) -> list[float]:
+        """Per image, the probability that it shows an animal of any ImageNet class (a llama, a gorilla)."""
+        return [float(p) for p in probabilities[:, ANIMALS].sum(axis=1)]
 
     def top(self, probabilities: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
         """Per image, the k likeliest classes that may be named, as (noun, probability)."""

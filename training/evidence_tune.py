@@ -111,7 +111,7 @@ def judged(records: list[dict], policy: Policy) -> dict:
 
 def candidates(sets: list[list[dict]]):
     """(policy, its knobs) for each combination of precision targets, defaults for rarely seen classes,
-    objects named, caption floor and the ImageNet head's other-animal probability that sets a claim aside."""
+    objects named, caption floor and the ImageNet head's animal probabilities that set a claim aside."""
     tables = {}
 
     def table(source: str, precision: float, default: float) -> dict[str, float]:
@@ -121,13 +121,13 @@ def candidates(sets: list[list[dict]]):
         return tables[key]
 
     for knobs in itertools.product((0.85, 0.9, 0.95), (0.93, 0.96), (0.4, 0.5, 0.6), (0.4, 0.5, 0.6, 0.7, 0.8),
-                                   (1, 2), (0.0, 0.35), (None, 0.5, 0.7)):
-        support_p, sure_p, support_default, sure_default, max_objects, floor, animals = knobs
+                                   (1, 2), (0.0, 0.35), (None, 0.5, 0.7), (None, 0.7, 0.9)):
+        support_p, sure_p, support_default, sure_default, max_objects, floor, animals, not_boxed = knobs
         yield Policy(table("detector", support_p, support_default),
                      table("imagenet", support_p, round(support_default + 0.2, 2)),
                      table("detector", sure_p, sure_default),
                      table("imagenet", sure_p, round(sure_default + 0.2, 2)),
-                     {"*": 0.5}, max_objects, floor, animals), knobs
+                     {"*": 0.5}, max_objects, floor, animals, not_boxed), knobs
 
 
 def main(argv=None):
