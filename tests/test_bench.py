@@ -72,3 +72,11 @@ def test_sessions_take_their_thread_count_from_omp_num_threads(tiny_bundle, monk
     options = open_session(tiny_bundle / "encoder.onnx", ["CPUExecutionProvider"]).get_session_options()
     assert options.intra_op_num_threads == threads
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_bench_gives_the_detectors_share_with_the_shipped_bundle():
+    result = bench("--device", "cpu", "--json", "--batch-sizes", "1")
+    assert result.exit_code == 0, result.output
+    e2e = json.loads(result.stdout)["end_to_end"]
+    graph, detector, evidence = (e2e[f"{k}_beside_the_search"] for k in ("detector_graph", "detector", "evidence"))
+    assert 0 < graph <= detector <= evidence <= 1
