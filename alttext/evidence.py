@@ -147,16 +147,16 @@ class Verdict:
 
 def decide(caption: str | None, confidence: float, evidence: Evidence, policy: Policy) -> Verdict:
     named = sorted(set(objects_named(caption))) if caption else []
-    support = {c: None if another_animal(evidence, c, policy)
-               else seen(evidence, c, policy.support_detector, policy.support_imagenet) for c in named}
+    aside = {c for c in named if another_animal(evidence, c, policy)}
+    support = {c: None if c in aside else seen(evidence, c, policy.support_detector, policy.support_imagenet)
+               for c in named}
     missing = [c for c, why in support.items() if why is None]
     if caption and named and not missing and confidence >= policy.min_caption_confidence:
         why = ", ".join(f"{c} ({w})" for c, w in support.items())
         return Verdict(neutral(caption), "verified caption", f"the caption's objects are seen: {why}")
     if caption and not named:
         return Verdict(neutral(caption), "caption", "the caption names no object the evidence can check")
-    missing = [f"{c} (the ImageNet head sees another animal)" if another_animal(evidence, c, policy) else c
-               for c in missing]
+    missing = [f"{c} (the ImageNet head sees another animal)" if c in aside else c for c in missing]
     doubt = (f"the caption names {', '.join(missing)}, which the evidence does not show" if missing
              else "the caption's confidence is too low" if caption else "no caption")
     sure = sure_objects(evidence, policy)

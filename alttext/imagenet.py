@@ -13,7 +13,7 @@ from alttext.bundle import read_arrays
 from alttext.errors import ModelError
 
 KEYS = ("weight", "bias", "nouns", "coco", "never", "encoder")
-ANIMALS = slice(0, 398)  # ImageNet's classes 0-397 are animals (WordNet's animal subtree): fish to pufferfish
+ANIMAL_CLASSES = slice(0, 398)  # ImageNet's classes 0-397 are animals (WordNet's animal subtree): fish to pufferfish
 
 
 class ImageNetHead:
@@ -43,7 +43,7 @@ class ImageNetHead:
 
     def animal_scores(self, probabilities: np.ndarray) -> list[float]:
         """Per image, the probability that it shows an animal of any ImageNet class (a llama, a gorilla)."""
-        return [float(p) for p in probabilities[:, ANIMALS].sum(axis=1)]
+        return [float(p) for p in probabilities[:, ANIMAL_CLASSES].sum(axis=1)]
 
     def top(self, probabilities: np.ndarray, k: int = 3) -> list[list[tuple[str, float]]]:
         """Per image, the k likeliest classes that may be named, as (noun, probability)."""
