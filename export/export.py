@@ -184,6 +184,8 @@ def store_weights_as_float16(path: Path) -> None:
         if init.data_type != onnx.TensorProto.FLOAT:
             continue
         weights = numpy_helper.to_array(init)
+        if not weights.size:  # an empty one stands for "not given" (Resize's scales), not for a weight
+            continue
         half = weights.astype(np.float16)
         if not np.array_equal(half.astype(np.float32), weights):
             continue
