@@ -73,6 +73,8 @@ def watch(describer, clock: StageClock) -> None:
     if describer.detector:
         clock.wrap(describer.detector, "detect", "detector")
         clock.wrap(describer.detector, "raw", "detector graph")
+    if describer.pose:
+        clock.wrap(describer.pose, "bodies", "pose")
 
 
 def shares(seconds: dict[str, float]) -> dict[str, float]:
@@ -186,8 +188,9 @@ def run_bench(model=None, device: str = "auto", quality: str = "default", images
     clock.reset()
     end_to_end, encoder = in_turns(describer, clock, files, np.stack(pool[: top["batch"]]), 2 * seconds)
     stage_shares = shares(clock.seconds)
-    beside = {f"{stage.replace(' ', '_')}_beside_the_search": round(clock.seconds[stage] / clock.seconds["total"], 3)
-              for stage in ("evidence", "detector", "detector graph")}  # before the latency runs add to them
+    total = clock.seconds["total"]
+    beside = {f"{stage.replace(' ', '_')}_beside_the_search": round(clock.seconds.get(stage, 0.0) / total, 3)
+              for stage in ("evidence", "detector", "detector graph", "pose")}  # before the latency runs add to them
     times = latencies(describer, paths, seconds)
     return {
         "model": bundle.meta.get("name"), "quality": quality, "decoding": captioner.decoding,
@@ -213,9 +216,10 @@ def table(report: dict) -> str:
     lines += ["", f"end to end (file -> alt text), batch {e2e['batch']}: {e2e['images_per_s']} images/s, "
               f"{e2e['of_encoder']:.0%} of the encoder alone ({e2e['encoder_images_per_s']} images/s in turns with it)",
               "  " + ", ".join(f"{k} {v:.0%}" for k, v in e2e["stages"].items()),
-              f"  beside the search, in a second thread: the evidence (detector, ImageNet) "
+              f"  beside the search, in a second thread: the evidence (detector, ImageNet, pose) "
               f"{e2e['evidence_beside_the_search']:.0%} of the time (the detector "
-              f"{e2e['detector_beside_the_search']:.0%}, its graph {e2e['detector_graph_beside_the_search']:.0%})",
+              f"{e2e['detector_beside_the_search']:.0%}, its graph {e2e['detector_graph_beside_the_search']:.0%}; "
+              f"the pose model {e2e['pose_beside_the_search']:.0%})",
               f"one image at a time: p50 {lat['p50']} ms, p99 {lat['p99']} ms ({lat['images']} images)"]
     return "\n".join(lines)
 

@@ -17,6 +17,7 @@ import onnxruntime as ort
 
 from alttext.detector import Detector, load_detector
 from alttext.errors import ModelError
+from alttext.pose import PoseModel, load_pose
 from alttext.sessions import open_session
 
 FORMAT_VERSION = 1
@@ -34,6 +35,7 @@ class Bundle:
     device: str  # "cuda" or "cpu": where the sessions really run
     device_note: str  # one line for the user: where it runs, and why not on CUDA when it fell back
     detector: Detector | None = None  # the bundle's object detector, when it has one
+    pose: PoseModel | None = None  # the bundle's pose model, when it has one
 
     @property
     def model_id(self) -> str:
@@ -105,10 +107,11 @@ def _sessions(path: Path, providers: list[str]):
 
 
 def load_bundle(model: Path | None = None, device: str = "auto") -> Bundle:
-    """The captioner's sessions, on CUDA when asked or available, and the detector (when the bundle
-    has one) on the same providers."""
+    """The captioner's sessions, on CUDA when asked or available, and the detector and the pose model
+    (when the bundle has them) on the same providers."""
     bundle = _load_captioner(model, device)
     bundle.detector = load_detector(bundle.path, bundle.meta, PROVIDERS[bundle.device])
+    bundle.pose = load_pose(bundle.path, bundle.meta, PROVIDERS[bundle.device])
     return bundle
 
 

@@ -45,7 +45,7 @@ class Description:
     reason: str | None = None
     caption: str | None = None
     basis: str | None = None
-    evidence: dict | None = None  # Evidence.as_dict(): what the detector and the ImageNet head saw
+    evidence: dict | None = None  # Evidence.as_dict(): what the detector, the ImageNet head and the pose model saw
     language: str | None = None  # the language alttext worded the alt in, where it chose one (screenshots)
 
     def as_dict(self) -> dict:
@@ -81,7 +81,7 @@ class Describer:
 
     def __init__(self, captioner, batch_size: int = 16, workers: int = 4, head: KindHead | None = None,
                  actions: dict[str, str] | None = None, reader: Reader | None = None, detector=None,
-                 imagenet: ImageNetHead | None = None):
+                 imagenet: ImageNetHead | None = None, pose=None):
         self.captioner = captioner
         self.batch_size = max(1, batch_size)
         # The review threshold is applied by the caller (apply_floor), so that one description serves any floor.
@@ -92,6 +92,7 @@ class Describer:
         self.reader = reader or Reader()
         self.detector = detector
         self.imagenet = imagenet
+        self.pose = pose
         self.policy = Policy.from_meta(captioner.bundle.meta)
 
     @property
@@ -105,6 +106,7 @@ class Describer:
         confidence = digest_of(self.captioner.confidence_model)
         evidence = "+".join([self.detector.digest if self.detector else "none",
                              self.imagenet.digest if self.imagenet else "none",
+                             self.pose.digest if self.pose else "none",
                              digest_of(self.policy.as_meta() if self.policy else None)])
         return "+".join([self.captioner.bundle.model_id, self.captioner.decoding, f"kinds:{head}",
                          f"neighbours:{consensus}", f"confidence:{confidence}", f"evidence:{evidence}", ocr, *changed])
@@ -157,7 +159,8 @@ class Describer:
         return [Kind("decoration", rule=look.rule) if look.rule else kind for kind, look in zip(found, looks)]
 
     def _evidence(self, pooled: np.ndarray, pictures: list[Image.Image]) -> list[Evidence]:
-        """What the detector and the ImageNet head see in each photo (nothing, for a bundle without them)."""
+        """What the detector, the ImageNet head and the pose model see in each photo (nothing, for a
+        bundle without them)."""
         found = [Evidence() for _ in pictures]
         if self.imagenet and pictures:
             probabilities = self.imagenet.probabilities(pooled)
@@ -170,6 +173,9 @@ class Describer:
             for one, detections in zip(found, self.detector.detect(pictures)):
                 for d in detections:  # best first
                     one.boxes.setdefault(d.label, []).append(d.score)
+        if self.pose and pictures:
+            for one, bodies in zip(found, self.pose.bodies(pictures)):
+                one.bodies = bodies
         return found
 
     def _decide(self, source: str, look: Look, kind: Kind, action: str, cap: Caption | None,
@@ -316,4 +322,4 @@ def make_describer(model=None, device: str = "auto", batch_size: int = 16, beam_
     if on_device_note:
         on_device_note(bundle.device_note)
     return Describer(Captioner(bundle, beam_size, quality=quality), batch_size, head=head, actions=actions,
-                     reader=Reader(ocr_timeout), detector=bundle.detector, imagenet=imagenet)
+                     reader=Reader(ocr_timeout), detector=bundle.detector, imagenet=imagenet, pose=bundle.pose)

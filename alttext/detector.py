@@ -9,7 +9,6 @@ The "detector" section of model.json is documented in README.md ("The model bund
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import onnxruntime as ort
 from PIL import Image
 
 from alttext.errors import ModelError
-from alttext.sessions import open_session
+from alttext.sessions import open_part
 
 FILE = "detector.onnx"
 BATCH = 8  # pictures per run (each input is 2 MB: 3 x 416 x 416 float32)
@@ -160,18 +159,11 @@ def per_class_nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, th
 
 def load_detector(bundle_dir: Path, meta: dict, providers: list[str]) -> Detector | None:
     """The bundle's detector; None when it has none (no detector.onnx, no "detector" section)."""
-    path = Path(bundle_dir) / FILE
-    config = meta.get("detector")
-    if config is None and not path.exists():
+    part = open_part(bundle_dir, meta, FILE, "detector", SECTION_KEYS, providers)
+    if part is None:
         return None
-    if config is None:
-        raise ModelError(f"{bundle_dir}: {FILE} without a \"detector\" section in model.json")
-    if not path.is_file():
-        raise ModelError(f"{bundle_dir}: model.json has a \"detector\" section but {FILE} is missing")
-    missing = [key for key in SECTION_KEYS if key not in config]
-    if missing:
-        raise ModelError(f"{bundle_dir / 'model.json'}: \"detector\" lacks {', '.join(missing)}")
-    session = open_session(path, providers)
+    session, config, digest = part
+    path = Path(bundle_dir) / FILE
     expected = {f"{kind}_{stride}" for stride in config["strides"] for kind in ("scores", "boxes")}
     shapes = {o.name: o.shape for o in session.get_outputs()}
     if set(shapes) != expected:
@@ -179,4 +171,4 @@ def load_detector(bundle_dir: Path, meta: dict, providers: list[str]) -> Detecto
     classes = shapes[f"scores_{config['strides'][0]}"][-1]
     if classes != len(config["labels"]):
         raise ModelError(f"{path}: {classes} classes, model.json names {len(config['labels'])}")
-    return Detector(session, config, hashlib.sha256(path.read_bytes()).hexdigest()[:12])
+    return Detector(session, config, digest)

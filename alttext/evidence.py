@@ -1,6 +1,6 @@
-"""What a photo's alt text may rest on: the objects the detector and the ImageNet head see, each
-against its own per-class threshold (model.json "evidence", chosen on dev data by
-training/evidence_tune.py).
+"""What a photo's alt text may rest on: the objects the detector and the ImageNet head see and the
+people the pose model finds, each against its own per-class threshold (model.json "evidence", chosen
+on dev data by training/evidence_tune.py).
 
 A caption is written only when every COCO object it names is supported; otherwise, or when there is
 no caption, the objects the evidence is sure of make a short sentence; when nothing is sure, nothing
@@ -18,68 +18,80 @@ from alttext.wording import neutral, sentence
 @dataclass
 class Evidence:
     """One photo's evidence: detector box scores per COCO category (best first), the ImageNet
-    head's probability per COCO category and that it shows any animal, and its likeliest nameable
+    head's probability per COCO category and that it shows any animal, its likeliest nameable
     classes (shown to people as suggestions, never written on their own: most have no measured
-    precision here)."""
+    precision here), and the pose model's body scores (best first)."""
 
     boxes: dict[str, list[float]] = field(default_factory=dict)
     imagenet: dict[str, float] = field(default_factory=dict)
     classes: list[tuple[str, float]] = field(default_factory=list)
     animal: float = 0.0
+    bodies: list[float] = field(default_factory=list)
 
     def detector_score(self, category: str) -> float:
         return self.boxes.get(category, [0.0])[0]
 
+    def score(self, source: str, category: str) -> float:
+        """What one source ("detector", "imagenet" or "pose") gives the category."""
+        if source == "detector":
+            return self.detector_score(category)
+        if source == "imagenet":
+            return self.imagenet.get(category, 0.0)
+        return self.bodies[0] if category == "person" and self.bodies else 0.0
+
     def as_dict(self) -> dict:
         """{"detector": {category: box scores of 0.1 and more}, "imagenet": {category: probability},
-        "imagenet_animal": probability, "imagenet_classes": [[noun, probability], ...]}."""
+        "imagenet_animal": probability, "imagenet_classes": [[noun, probability], ...],
+        "pose": [body scores of 0.1 and more]}."""
         boxes = {c: [round(s, 3) for s in scores if s >= 0.1] for c, scores in self.boxes.items()}
         return {"detector": {c: s for c, s in boxes.items() if s},
                 "imagenet": {c: round(p, 3) for c, p in self.imagenet.items()},
                 "imagenet_animal": round(self.animal, 3),
-                "imagenet_classes": [[noun, round(p, 3)] for noun, p in self.classes]}
+                "imagenet_classes": [[noun, round(p, 3)] for noun, p in self.classes],
+                "pose": [round(s, 3) for s in self.bodies if s >= 0.1]}
 
     @classmethod
     def from_dict(cls, found: dict) -> Evidence:
         return cls(dict(found.get("detector", {})), dict(found.get("imagenet", {})),
-                   animal=float(found.get("imagenet_animal", 0.0)))
+                   animal=float(found.get("imagenet_animal", 0.0)), bodies=list(found.get("pose", [])))
 
 
 @dataclass
 class Policy:
-    """Per-class thresholds ("*" for the others): support lets a caption's object stand, sure lets
-    an object be named on its own; count is the box score that counts an instance. Other animals
-    (None: no such rule) sets aside a claim of a COCO animal when the ImageNet head gives at
-    least that probability to animals of other classes (a llama, where the detector saw a dog). Animals
-    not boxed (None: no such rule) sets aside a person when the ImageNet head gives at least that
-    probability to animals and the detector boxes none (a macaque, a cat's face taken for a person)."""
+    """Per-class thresholds of each source ("*" for the others; a source without a table sees
+    nothing): support lets a caption's object stand, sure lets an object be named on its own; count
+    is the box score that counts an instance. Other animals (None: no such rule) sets aside a claim
+    of a COCO animal when the ImageNet head gives at least that probability to animals of other
+    classes (a llama, where the detector saw a dog). Animals not boxed (None: no such rule) sets aside
+    a person when the ImageNet head gives at least that probability to animals and the detector boxes
+    none (a macaque, a cat's face taken for a person). Person alone (None: no such rule) is the
+    detector score below which its person stands only where the pose model finds a body of at least
+    pose agrees (a hammer, a mountain, taken for a person)."""
 
-    support_detector: dict[str, float]
-    support_imagenet: dict[str, float]
-    sure_detector: dict[str, float]
-    sure_imagenet: dict[str, float]
+    support: dict[str, dict[str, float]]
+    sure: dict[str, dict[str, float]]
     count: dict[str, float]
     max_objects: int = 3
     min_caption_confidence: float = 0.0
     other_animals: float | None = None
     animals_not_boxed: float | None = None
+    person_alone: float | None = None
+    pose_agrees: float = 0.0
 
     @classmethod
     def from_meta(cls, meta: dict) -> Policy | None:
         found = meta.get("evidence")
         if not found:
             return None
-        return cls(found["support"]["detector"], found["support"]["imagenet"], found["sure"]["detector"],
-                   found["sure"]["imagenet"], found["count"], int(found.get("max_objects", 3)),
+        return cls(found["support"], found["sure"], found["count"], int(found.get("max_objects", 3)),
                    float(found.get("min_caption_confidence", 0.0)), found.get("other_animals"),
-                   found.get("animals_not_boxed"))
+                   found.get("animals_not_boxed"), found.get("person_alone"), float(found.get("pose_agrees", 0.0)))
 
     def as_meta(self) -> dict:
-        return {"support": {"detector": self.support_detector, "imagenet": self.support_imagenet},
-                "sure": {"detector": self.sure_detector, "imagenet": self.sure_imagenet},
-                "count": self.count, "max_objects": self.max_objects,
+        return {"support": self.support, "sure": self.sure, "count": self.count, "max_objects": self.max_objects,
                 "min_caption_confidence": self.min_caption_confidence, "other_animals": self.other_animals,
-                "animals_not_boxed": self.animals_not_boxed}
+                "animals_not_boxed": self.animals_not_boxed, "person_alone": self.person_alone,
+                "pose_agrees": self.pose_agrees}
 
 
 ANIMAL_BOXED = 0.5  # a detector box at this score is an animal the detector sees (README: "Object detector")
@@ -89,15 +101,24 @@ def threshold(table: dict[str, float], category: str) -> float:
     return table.get(category, table.get("*", 2.0))
 
 
-def seen(evidence: Evidence, category: str, detector: dict[str, float], imagenet: dict[str, float]) -> str | None:
+SOURCE_NAMES = {"detector": "detector", "imagenet": "ImageNet", "pose": "pose"}
+
+
+def seen(evidence: Evidence, category: str, tables: dict[str, dict[str, float]], policy: Policy) -> str | None:
     """Which source sees the category above its threshold ("detector 0.91"), None when none does."""
-    score = evidence.detector_score(category)
-    if score >= threshold(detector, category):
-        return f"detector {score:.2f}"
-    probability = evidence.imagenet.get(category, 0.0)
-    if probability >= threshold(imagenet, category):
-        return f"ImageNet {probability:.2f}"
+    for source, name in SOURCE_NAMES.items():
+        score = evidence.score(source, category)
+        if source in tables and score >= threshold(tables[source], category) \
+                and not body_missing(evidence, category, source, policy):
+            return f"{name} {score:.2f}"
     return None
+
+
+def body_missing(evidence: Evidence, category: str, source: str, policy: Policy) -> bool:
+    """Is this a detector's weak person that the pose model does not find a body for?"""
+    return (category == "person" and source == "detector" and policy.person_alone is not None
+            and evidence.detector_score(category) < policy.person_alone
+            and evidence.score("pose", category) < policy.pose_agrees)
 
 
 def another_animal(evidence: Evidence, category: str, policy: Policy) -> bool:
@@ -125,11 +146,10 @@ def margin(score: float, bar: float) -> float:
 def sure_objects(evidence: Evidence, policy: Policy) -> list[tuple[str, str]]:
     """(category, why) of the objects the evidence is sure of, the clearest first (by how far a source
     clears the class's threshold, so that the ImageNet head's sure cat outranks a detector's weak person)."""
-    categories = set(evidence.boxes) | set(evidence.imagenet)
+    categories = set(evidence.boxes) | set(evidence.imagenet) | ({"person"} if evidence.bodies else set())
     found = [(c, why) for c in categories if not another_animal(evidence, c, policy)
-             and (why := seen(evidence, c, policy.sure_detector, policy.sure_imagenet))]
-    clearance = {c: max(margin(evidence.detector_score(c), threshold(policy.sure_detector, c)),
-                        margin(evidence.imagenet.get(c, 0.0), threshold(policy.sure_imagenet, c)))
+             and (why := seen(evidence, c, policy.sure, policy))]
+    clearance = {c: max(margin(evidence.score(source, c), threshold(table, c)) for source, table in policy.sure.items())
                  for c, _ in found}
     found.sort(key=lambda item: (-clearance[item[0]], item[0]))
     return found[: policy.max_objects]
@@ -148,8 +168,7 @@ class Verdict:
 def decide(caption: str | None, confidence: float, evidence: Evidence, policy: Policy) -> Verdict:
     named = sorted(set(objects_named(caption))) if caption else []
     aside = {c for c in named if another_animal(evidence, c, policy)}
-    support = {c: None if c in aside else seen(evidence, c, policy.support_detector, policy.support_imagenet)
-               for c in named}
+    support = {c: None if c in aside else seen(evidence, c, policy.support, policy) for c in named}
     missing = [c for c, why in support.items() if why is None]
     if caption and named and not missing and confidence >= policy.min_caption_confidence:
         why = ", ".join(f"{c} ({w})" for c, w in support.items())

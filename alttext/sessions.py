@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -29,3 +30,21 @@ def open_session(path: Path, providers: list[str]) -> ort.InferenceSession:
         return ort.InferenceSession(str(path), options, providers=providers)
     except Exception as e:  # onnxruntime raises its own exception types for broken graphs
         raise ModelError(f"{path}: cannot load ({str(e).splitlines()[0][:200]})") from None
+
+
+def open_part(bundle_dir: Path, meta: dict, file: str, section: str, keys: tuple[str, ...],
+              providers: list[str]) -> tuple[ort.InferenceSession, dict, str] | None:
+    """An optional part of the bundle (its ONNX file and its section of model.json): its session, its
+    section and the file's digest (what caches are keyed by); None when the bundle has neither."""
+    path = Path(bundle_dir) / file
+    config = meta.get(section)
+    if config is None and not path.exists():
+        return None
+    if config is None:
+        raise ModelError(f"{bundle_dir}: {file} without a \"{section}\" section in model.json")
+    if not path.is_file():
+        raise ModelError(f"{bundle_dir}: model.json has a \"{section}\" section but {file} is missing")
+    missing = [key for key in keys if key not in config]
+    if missing:
+        raise ModelError(f"{Path(bundle_dir) / 'model.json'}: \"{section}\" lacks {', '.join(missing)}")
+    return open_session(path, providers), config, hashlib.sha256(path.read_bytes()).hexdigest()[:12]

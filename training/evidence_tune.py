@@ -48,6 +48,7 @@ def read_records(path: Path) -> list[dict]:
     scorer = CiderD({r["image"]: [tokenize(c) for c in r["references"]] for r in records})
     for r in records:
         r["unrelated"] = scorer.score(r["image"], tokenize(r["caption"] or "")) < UNRELATED_BELOW
+        r["seen"] = Evidence.from_dict(r["evidence"])
     return records
 
 
@@ -91,16 +92,13 @@ def prior_weight(shown: int, photos: int) -> float:
 
 
 def score_of(record: dict, source: str, category: str) -> float:
-    seen = record["evidence"][source].get(category)
-    if seen is None:
-        return 0.0
-    return seen[0] if isinstance(seen, list) else seen
+    return record["seen"].score(source, category)
 
 
 def judged(records: list[dict], policy: Policy) -> dict:
     out = []
     for r in records:
-        verdict = decide(r["caption"], r["confidence"] or 0.0, Evidence.from_dict(r["evidence"]), policy)
+        verdict = decide(r["caption"], r["confidence"] or 0.0, r["seen"], policy)
         out.append({"alt": verdict.alt, "basis": verdict.basis, "unrelated": r["unrelated"],
                     **judge(verdict.alt, set(r["truth"]), set(r.get("ignore", ())))})
     verified = [r for r in out if r["basis"] == "verified caption"]
@@ -111,7 +109,8 @@ def judged(records: list[dict], policy: Policy) -> dict:
 
 def candidates(sets: list[list[dict]]):
     """(policy, its knobs) for each combination of precision targets, defaults for rarely seen classes,
-    objects named, caption floor and the ImageNet head's animal probabilities that set a claim aside."""
+    objects named, caption floor, the ImageNet head's animal probabilities that set a claim aside, and
+    the detector's person score below which the pose model must find a body (and how sure it must be)."""
     tables = {}
 
     def table(source: str, precision: float, default: float) -> dict[str, float]:
@@ -120,14 +119,18 @@ def candidates(sets: list[list[dict]]):
             tables[key] = class_thresholds(sets, source, precision, default)
         return tables[key]
 
-    for knobs in itertools.product((0.85, 0.9, 0.95), (0.93, 0.96), (0.4, 0.5, 0.6), (0.4, 0.5, 0.6, 0.7, 0.8),
-                                   (1, 2), (0.0, 0.35), (None, 0.5, 0.7), (None, 0.7, 0.9)):
-        support_p, sure_p, support_default, sure_default, max_objects, floor, animals, not_boxed = knobs
-        yield Policy(table("detector", support_p, support_default),
-                     table("imagenet", support_p, round(support_default + 0.2, 2)),
-                     table("detector", sure_p, sure_default),
-                     table("imagenet", sure_p, round(sure_default + 0.2, 2)),
-                     {"*": 0.5}, max_objects, floor, animals, not_boxed), knobs
+    def sources(precision: float, default: float) -> dict[str, dict[str, float]]:
+        # the pose model sees people only: its table has no default for the other categories
+        pose = {c: t for c, t in table("pose", precision, default).items() if c == "person"}
+        return {"detector": table("detector", precision, default),
+                "imagenet": table("imagenet", precision, round(default + 0.2, 2)), "pose": pose}
+
+    for knobs in itertools.product((0.85, 0.9, 0.95), (0.93, 0.96), (0.4, 0.5, 0.6), (0.5, 0.6, 0.7),
+                                   (1,), (0.0, 0.35), (None, 0.7), (None, 0.7),
+                                   ((None, 0.0), (0.5, 0.1), (0.5, 0.2), (0.6, 0.1), (0.7, 0.1))):
+        support_p, sure_p, support_default, sure_default, max_objects, floor, animals, not_boxed, needs_body = knobs
+        yield Policy(sources(support_p, support_default), sources(sure_p, sure_default), {"*": 0.5},
+                     max_objects, floor, animals, not_boxed, *needs_body), knobs
 
 
 def main(argv=None):
