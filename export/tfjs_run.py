@@ -1,4 +1,5 @@
-"""Run a TF.js graph model in TensorFlow, for the reference outputs of export/detector.py.
+"""Run a TF.js graph model in TensorFlow, for the reference outputs of export/detector.py and
+export/pose.py.
 
     WORK/venv/bin/python export/tfjs_run.py MODEL.json INPUTS.npz OUTPUTS.npz
 
@@ -33,6 +34,11 @@ def read_graph(model_json: Path) -> tuple[graph_pb2.GraphDef, dict]:
     for node in model["modelTopology"]["node"]:
         node_def = graph.node.add()
         ParseDict(node, node_def)
+        if node["op"] == "FusedDepthwiseConv2dNative":
+            # TF.js's own op; TensorFlow's is the grappler one, without explicit_paddings (as tf2onnx does)
+            node_def.op = "_FusedDepthwiseConv2dNative"
+            if "explicit_paddings" in node_def.attr:
+                del node_def.attr["explicit_paddings"]
         if node["op"] == "Const":
             dtype = tf.as_dtype(node_def.attr["dtype"].type).as_numpy_dtype
             array = weights[node["name"]].astype(dtype)
@@ -42,8 +48,9 @@ def read_graph(model_json: Path) -> tuple[graph_pb2.GraphDef, dict]:
 
 def main(model_json: str, inputs: str, outputs: str) -> None:
     graph, signature = read_graph(Path(model_json))
-    [input_name] = signature["inputs"]
-    names = sorted(signature["outputs"])
+    # by the tensor names, which are not always the signature's keys (MoveNet's: input, output_0)
+    [input_name] = [tensor["name"] for tensor in signature["inputs"].values()]
+    names = sorted(tensor["name"] for tensor in signature["outputs"].values())
     images = np.load(inputs)["images"]
     with tf.Graph().as_default() as g:
         tf.import_graph_def(graph, name="")

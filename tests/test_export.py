@@ -10,11 +10,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from alttext.bundle import load_bundle  # noqa: E402
+from alttext.bundle import DEFAULT_MODEL, load_bundle  # noqa: E402
 from alttext.captioner import Captioner  # noqa: E402
 from export.detector import SECTION, float_weights, fold_maxpool_pad, quantize  # noqa: E402
 from export.detector import main as detector_main  # noqa: E402
 from export.export import check_against_torch, export_bundle, random_bundle  # noqa: E402
+from export.pose import REFERENCE as POSE_REFERENCE  # noqa: E402
+from export.pose import check_reference as check_pose_reference  # noqa: E402
+from export.pose import patch_nodes, patched_model  # noqa: E402
+from export.pose import tidy as tidy_pose  # noqa: E402
 from training.model import Captioner as TorchCaptioner  # noqa: E402
 from training.model import DecoderConfig, Ensemble  # noqa: E402
 from training.vocab import SPECIALS  # noqa: E402
@@ -241,3 +245,83 @@ def test_int8_quantization_keeps_the_head_float_and_the_outputs_close(tmp_path):
 def test_int8_wants_the_converted_float_detector(bundle_copy, tmp_path):
     with pytest.raises(SystemExit, match="no float detector to quantize"):
         detector_main([str(bundle_copy), "--int8", str(tmp_path), "--work", str(tmp_path / "work")])
+
+
+@pytest.fixture
+def shipped_pose() -> Path:
+    path = DEFAULT_MODEL / "pose.onnx"
+    if not path.exists():
+        pytest.skip(f"{path} is missing: python -m export.pose {DEFAULT_MODEL} converts it")
+    return path
+
+
+def test_the_shipped_pose_model_matches_the_stored_reference_outputs(shipped_pose):
+    assert POSE_REFERENCE.stat().st_size < 50_000
+    section = json.loads((DEFAULT_MODEL / "model.json").read_text())["pose"]
+    assert section["weights"] == "float16"
+    worst = check_pose_reference(shipped_pose)
+    assert worst == pytest.approx(section["provenance"]["max_abs_diff_vs_reference"], abs=1e-6)
+
+
+def test_the_pose_reference_check_refuses_outputs_that_differ(shipped_pose, tmp_path, monkeypatch):
+    with np.load(POSE_REFERENCE) as npz:
+        np.savez(tmp_path / "moved.npz", pictures=npz["pictures"], bodies=npz["bodies"] + 0.01)
+    monkeypatch.setattr("export.pose.REFERENCE", tmp_path / "moved.npz")
+    with pytest.raises(AssertionError, match="bodies differ from moved.npz by 1.00e-02"):
+        check_pose_reference(shipped_pose)
+
+
+def tfjs_nodes() -> list[dict]:
+    """Nodes as MoveNet's TF.js json has them: stripped attributes, and some that need nothing."""
+    return [{"op": "_FusedConv2D", "attr": {"num_args": {"i": "2"}, "T": {"type": "DT_FLOAT"}}},
+            {"op": "_FusedConv2D", "attr": {"num_args": {"i": "1"}, "TArgs": {"list": {"type": ["DT_HALF"]}}}},
+            {"op": "TopKV2", "attr": {"T": {"type": "DT_FLOAT"}}},
+            {"op": "TopKV2", "attr": {"Tk": {"type": "DT_INT64"}}},
+            {"op": "FusedDepthwiseConv2dNative", "attr": {"num_args": {"i": "1"}}},
+            {"op": "Const", "name": "w"}]
+
+
+def test_the_tfjs_patch_gives_back_the_stripped_attributes_and_leaves_the_rest():
+    nodes = patch_nodes(tfjs_nodes())
+    int32 = {"type": "DT_INT32"}
+    assert nodes[0]["attr"] == {"num_args": {"i": "2"}, "T": {"type": "DT_FLOAT"},
+                                "TArgs": {"list": {"type": ["DT_FLOAT", "DT_FLOAT"]}}}
+    assert nodes[2]["attr"] == {"T": {"type": "DT_FLOAT"}, "Tk": int32, "index_type": int32}
+    assert nodes[3]["attr"] == {"Tk": {"type": "DT_INT64"}, "index_type": int32}
+    untouched = tfjs_nodes()
+    assert [nodes[i] for i in (1, 4, 5)] == [untouched[i] for i in (1, 4, 5)]
+
+
+def test_the_patched_model_json_lies_beside_the_weights_it_names(tmp_path):
+    models = tmp_path / "package" / "models"
+    models.mkdir(parents=True)
+    model = {"modelTopology": {"node": tfjs_nodes()},
+             "weightsManifest": [{"paths": ["movenet-multipose.bin"], "weights": []}]}
+    (models / "movenet-multipose.json").write_text(json.dumps(model))
+    (models / "movenet-multipose.bin").write_bytes(b"weights")
+    for _ in range(2):  # a second run replaces the first one's files
+        patched = patched_model(tmp_path / "package", tmp_path / "work")
+    assert patched == tmp_path / "work" / "movenet" / "movenet-multipose.json"
+    assert json.loads(patched.read_text())["modelTopology"]["node"] == patch_nodes(tfjs_nodes())
+    assert (patched.parent / "movenet-multipose.bin").read_bytes() == b"weights"
+
+
+def test_the_converted_pose_graph_is_named_images_and_bodies(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    shape = [1, "unk__1", "unk__2", 3]  # as tf2onnx leaves the height and width
+    graph = helper.make_graph([helper.make_node("Cast", ["input"], ["output_0"], to=TensorProto.FLOAT)], "tf2onnx",
+                              [helper.make_tensor_value_info("input", TensorProto.INT32, shape)],
+                              [helper.make_tensor_value_info("output_0", TensorProto.FLOAT, shape)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
+              str(tmp_path / "converted.onnx"))
+    tidy_pose(tmp_path / "converted.onnx", tmp_path / "pose.onnx")
+    [images] = onnx.load(str(tmp_path / "pose.onnx")).graph.input
+    assert [d.dim_value or d.dim_param for d in images.type.tensor_type.shape.dim] == [1, "height", "width", 3]
+    pixels = np.arange(2 * 3 * 3, dtype=np.int32).reshape(1, 2, 3, 3)
+    [bodies] = run_graph(tmp_path / "pose.onnx", pixels)
+    assert np.array_equal(bodies, pixels)
+    (tmp_path / "converted.onnx").write_bytes(onnx.load(str(tmp_path / "pose.onnx")).SerializeToString())
+    with pytest.raises(SystemExit, match="its input and output are not input and output_0; the graph changed"):
+        tidy_pose(tmp_path / "converted.onnx", tmp_path / "again.onnx")
