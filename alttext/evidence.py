@@ -64,9 +64,12 @@ class Policy:
     of a COCO animal when the ImageNet head gives at least that probability to animals of other
     classes (a llama, where the detector saw a dog). Animals not boxed (None: no such rule) sets aside
     a person when the ImageNet head gives at least that probability to animals and the detector boxes
-    none (a macaque, a cat's face taken for a person). Person alone (None: no such rule) is the
-    detector score below which its person stands only where the pose model finds a body of at least
-    pose agrees (a hammer, a mountain, taken for a person)."""
+    none (a macaque, a cat's face taken for a person). Rival animals (None: no such rule) sets aside a
+    COCO animal when the detector gives another COCO animal at least that share of its score and the
+    ImageNet head gives the animal less than animal confirmed (camels the detector calls a cow, a horse
+    or a sheep). Person alone (None: no such rule) is the detector score below which its person stands
+    only where the pose model finds a body of at least pose agrees (a hammer, a mountain, taken for a
+    person)."""
 
     support: dict[str, dict[str, float]]
     sure: dict[str, dict[str, float]]
@@ -75,6 +78,8 @@ class Policy:
     min_caption_confidence: float = 0.0
     other_animals: float | None = None
     animals_not_boxed: float | None = None
+    rival_animals: float | None = None
+    animal_confirmed: float = 0.0
     person_alone: float | None = None
     pose_agrees: float = 0.0
 
@@ -85,12 +90,15 @@ class Policy:
             return None
         return cls(found["support"], found["sure"], found["count"], int(found.get("max_objects", 3)),
                    float(found.get("min_caption_confidence", 0.0)), found.get("other_animals"),
-                   found.get("animals_not_boxed"), found.get("person_alone"), float(found.get("pose_agrees", 0.0)))
+                   found.get("animals_not_boxed"), found.get("rival_animals"),
+                   float(found.get("animal_confirmed", 0.0)), found.get("person_alone"),
+                   float(found.get("pose_agrees", 0.0)))
 
     def as_meta(self) -> dict:
         return {"support": self.support, "sure": self.sure, "count": self.count, "max_objects": self.max_objects,
                 "min_caption_confidence": self.min_caption_confidence, "other_animals": self.other_animals,
-                "animals_not_boxed": self.animals_not_boxed, "person_alone": self.person_alone,
+                "animals_not_boxed": self.animals_not_boxed, "rival_animals": self.rival_animals,
+                "animal_confirmed": self.animal_confirmed, "person_alone": self.person_alone,
                 "pose_agrees": self.pose_agrees}
 
 
@@ -121,15 +129,25 @@ def body_missing(evidence: Evidence, category: str, source: str, policy: Policy)
             and evidence.score("pose", category) < policy.pose_agrees)
 
 
-def another_animal(evidence: Evidence, category: str, policy: Policy) -> bool:
-    """Does the ImageNet head take the photo for an animal other than this COCO animal, or, where the
-    category is a person, for an animal that the detector does not box (so that its person may be it)?"""
+def set_aside(evidence: Evidence, category: str, policy: Policy) -> str | None:
+    """Why a claim of the category is set aside whatever its score, None when it is not: the ImageNet
+    head takes the photo for an animal other than this COCO animal, or, where the category is a person,
+    for an animal that the detector does not box (so that its person may be it); or the detector takes
+    the animal for another one nearly as often, and the ImageNet head does not confirm it."""
     if category == "person" and policy.animals_not_boxed is not None:
         boxed = max(evidence.detector_score(animal) for animal in ANIMALS) >= ANIMAL_BOXED
-        return evidence.animal >= policy.animals_not_boxed and not boxed
-    if category in ANIMALS and policy.other_animals is not None:
-        return evidence.animal - evidence.imagenet.get(category, 0.0) >= policy.other_animals
-    return False
+        if evidence.animal >= policy.animals_not_boxed and not boxed:
+            return "the ImageNet head sees another animal"
+    if category not in ANIMALS:
+        return None
+    own = evidence.imagenet.get(category, 0.0)
+    if policy.other_animals is not None and evidence.animal - own >= policy.other_animals:
+        return "the ImageNet head sees another animal"
+    if policy.rival_animals is not None and own < policy.animal_confirmed:
+        rival = max((other for other in ANIMALS if other != category), key=evidence.detector_score)
+        if 0.0 < evidence.detector_score(rival) >= policy.rival_animals * evidence.detector_score(category):
+            return f"the detector also takes it for a {rival}, and the ImageNet head does not confirm it"
+    return None
 
 
 def how_many(evidence: Evidence, category: str, policy: Policy) -> int:
@@ -147,7 +165,7 @@ def sure_objects(evidence: Evidence, policy: Policy) -> list[tuple[str, str]]:
     """(category, why) of the objects the evidence is sure of, the clearest first (by how far a source
     clears the class's threshold, so that the ImageNet head's sure cat outranks a detector's weak person)."""
     categories = set(evidence.boxes) | set(evidence.imagenet) | ({"person"} if evidence.bodies else set())
-    found = [(c, why) for c in categories if not another_animal(evidence, c, policy)
+    found = [(c, why) for c in categories if not set_aside(evidence, c, policy)
              and (why := seen(evidence, c, policy.sure, policy))]
     clearance = {c: max(margin(evidence.score(source, c), threshold(table, c)) for source, table in policy.sure.items())
                  for c, _ in found}
@@ -167,7 +185,7 @@ class Verdict:
 
 def decide(caption: str | None, confidence: float, evidence: Evidence, policy: Policy) -> Verdict:
     named = sorted(set(objects_named(caption))) if caption else []
-    aside = {c for c in named if another_animal(evidence, c, policy)}
+    aside = {c: why for c in named if (why := set_aside(evidence, c, policy))}
     support = {c: None if c in aside else seen(evidence, c, policy.support, policy) for c in named}
     missing = [c for c, why in support.items() if why is None]
     if caption and named and not missing and confidence >= policy.min_caption_confidence:
@@ -175,7 +193,7 @@ def decide(caption: str | None, confidence: float, evidence: Evidence, policy: P
         return Verdict(neutral(caption), "verified caption", f"the caption's objects are seen: {why}")
     if caption and not named:
         return Verdict(neutral(caption), "caption", "the caption names no object the evidence can check")
-    missing = [f"{c} (the ImageNet head sees another animal)" if c in aside else c for c in missing]
+    missing = [f"{c} ({aside[c]})" if c in aside else c for c in missing]
     doubt = (f"the caption names {', '.join(missing)}, which the evidence does not show" if missing
              else "the caption's confidence is too low" if caption else "no caption")
     sure = sure_objects(evidence, policy)

@@ -168,3 +168,18 @@ def test_a_weak_person_stands_only_where_the_pose_model_finds_a_body():
     assert decide("A man sits.", 0.5, seated, rule).why.endswith("person (pose 0.45)")
     assert decide(None, 0.0, seated, rule).alt == "A person."
     assert decide(None, 0.0, seated, POLICY).alt is None
+
+
+def test_an_animal_the_detector_also_takes_for_another_stands_only_where_the_imagenet_head_confirms_it():
+    rule = Policy(**{**POLICY.__dict__, "rival_animals": 0.6, "animal_confirmed": 0.2})
+    # out-of-domain dev: camels, which the detector calls a cow (0.62), a horse (0.39) and a sheep
+    camels = Evidence(boxes={"cow": [0.85], "horse": [0.6], "sheep": [0.36]}, imagenet={"cow": 0.01}, animal=0.66)
+    assert decide(None, 0.0, camels, POLICY).alt == "A cow."
+    verdict = decide("A cow in a field.", 0.5, camels, rule)
+    assert verdict.alt is None
+    assert "cow (the detector also takes it for a horse, and the ImageNet head does not confirm it)" in verdict.why
+    # a dog the detector also calls a horse, which the ImageNet head's dog breeds confirm
+    dog = Evidence(boxes={"dog": [0.9], "horse": [0.7]}, imagenet={"dog": 0.8}, animal=0.9)
+    assert decide("A dog runs.", 0.5, dog, rule).basis == "verified caption"
+    # no rival at all: a lone cow stands
+    assert decide(None, 0.0, Evidence(boxes={"cow": [0.85]}), rule).alt == "A cow."
