@@ -63,8 +63,8 @@ class Policy:
     is the box score that counts an instance. Other animals (None: no such rule) sets aside a claim
     of a COCO animal when the ImageNet head gives at least that probability to animals of other
     classes (a llama, where the detector saw a dog). Animals not boxed (None: no such rule) sets aside
-    a person when the ImageNet head gives at least that probability to animals and the detector boxes
-    none (a macaque, a cat's face taken for a person). Rival animals (None: no such rule) sets aside a
+    anything but a COCO animal when the ImageNet head gives at least that probability to animals and
+    the detector boxes none (a macaque or a cat's face taken for a person, a chameleon for broccoli). Rival animals (None: no such rule) sets aside a
     COCO animal when the detector gives another COCO animal at least that share of its score and the
     ImageNet head gives the animal less than animal confirmed (camels the detector calls a cow, a horse
     or a sheep). Person alone (None: no such rule) is the detector score below which its person stands
@@ -131,14 +131,14 @@ def body_missing(evidence: Evidence, category: str, source: str, policy: Policy)
 
 def set_aside(evidence: Evidence, category: str, policy: Policy) -> str | None:
     """Why a claim of the category is set aside whatever its score, None when it is not: the ImageNet
-    head takes the photo for an animal other than this COCO animal, or, where the category is a person,
-    for an animal that the detector does not box (so that its person may be it); or the detector takes
-    the animal for another one nearly as often, and the ImageNet head does not confirm it."""
-    if category == "person" and policy.animals_not_boxed is not None:
-        boxed = max(evidence.detector_score(animal) for animal in ANIMALS) >= ANIMAL_BOXED
-        if evidence.animal >= policy.animals_not_boxed and not boxed:
-            return "the ImageNet head sees another animal"
+    head takes the photo for an animal other than this COCO animal, or, where the category is not an
+    animal, for an animal that the detector does not box (so that its person or its broccoli may be
+    it); or the detector takes the animal for another one nearly as often, and the ImageNet head does
+    not confirm it."""
     if category not in ANIMALS:
+        boxed = max(evidence.detector_score(animal) for animal in ANIMALS) >= ANIMAL_BOXED
+        if policy.animals_not_boxed is not None and evidence.animal >= policy.animals_not_boxed and not boxed:
+            return "the ImageNet head sees an animal"
         return None
     own = evidence.imagenet.get(category, 0.0)
     if policy.other_animals is not None and evidence.animal - own >= policy.other_animals:

@@ -3,11 +3,11 @@
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bundle_parts import with_part
 from PIL import Image
 
 from alttext.bundle import DEFAULT_MODEL, load_bundle
@@ -139,17 +139,8 @@ def test_a_bundle_without_a_detector_loads_without_one(tiny_bundle):
     assert load_bundle(tiny_bundle, "cpu").detector is None
 
 
-def with_detector(bundle: Path, section: dict | None) -> Path:
-    shutil.copy(DEFAULT_MODEL / "detector.onnx", bundle / "detector.onnx")
-    meta = json.loads((bundle / "model.json").read_text())
-    if section is not None:
-        meta["detector"] = section
-    (bundle / "model.json").write_text(json.dumps(meta))
-    return bundle
-
-
 def test_a_bundle_with_the_detector_added_loads_it(bundle_copy):
-    with_detector(bundle_copy, SECTION)
+    with_part(bundle_copy, "detector.onnx", "detector", SECTION)
     assert load_bundle(bundle_copy, "cpu").detector.labels[:2] == ["person", "bicycle"]
 
 
@@ -160,7 +151,7 @@ def test_a_bundle_with_the_detector_added_loads_it(bundle_copy):
     ({**SECTION, "strides": [8, 16]}, "model.json's strides need"),
 ])
 def test_a_malformed_detector_is_one_line_model_error(bundle_copy, section, message):
-    with_detector(bundle_copy, section)
+    with_part(bundle_copy, "detector.onnx", "detector", section)
     with pytest.raises(ModelError, match=message) as error:
         load_bundle(bundle_copy, "cpu")
     assert "\n" not in str(error.value)

@@ -135,7 +135,7 @@ def test_a_class_in_most_photos_gets_no_credit_for_being_common():
     assert class_threshold(rare, "detector", "person", 0.5, 0.4) == 0.1
 
 
-def test_the_imagenet_head_sets_aside_a_look_alike_animal_or_an_animal_taken_for_a_person():
+def test_the_imagenet_head_sets_aside_a_look_alike_animal_or_an_animal_taken_for_something_else():
     rule = Policy(**{**POLICY.__dict__, "other_animals": 0.5, "animals_not_boxed": 0.5})
     # out-of-domain dev: an alpaca the detector calls a dog (the ImageNet head: llama)
     alpaca = Evidence(boxes={"dog": [0.85]}, imagenet={"dog": 0.02}, animal=0.9)
@@ -145,7 +145,11 @@ def test_the_imagenet_head_sets_aside_a_look_alike_animal_or_an_animal_taken_for
     macaque = Evidence(boxes={"person": [0.6], "dog": [0.2]}, animal=0.84)
     assert decide("A person walks on the beach.", 0.5, macaque, POLICY).basis == "verified caption"
     set_aside = decide("A person walks on the beach.", 0.5, macaque, rule)
-    assert set_aside.alt is None and "person (the ImageNet head sees another animal)" in set_aside.why
+    assert set_aside.alt is None and "person (the ImageNet head sees an animal)" in set_aside.why
+    # a chameleon the detector calls broccoli (0.75 there): not only people are set aside
+    chameleon = Evidence(boxes={"broccoli": [0.85]}, imagenet={"broccoli": 0.01}, animal=0.83)
+    assert decide(None, 0.0, chameleon, POLICY).alt == "A broccoli."
+    assert decide(None, 0.0, chameleon, rule).alt is None
     # a person with their dog: the detector boxes the dog, so its person is not the animal
     walk = Evidence(boxes={"person": [0.9], "dog": [0.7]}, imagenet={"dog": 0.85}, animal=0.9)
     assert decide("A man walks his dog.", 0.5, walk, rule).basis == "verified caption"

@@ -1,10 +1,10 @@
 """alttext/pose.py (the bundle's pose model): loading it, and the bodies it finds in real photos."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from bundle_parts import with_part
 from PIL import Image
 
 from alttext.bundle import DEFAULT_MODEL, load_bundle
@@ -32,15 +32,6 @@ def test_a_grey_or_odd_sized_picture_is_letterboxed_not_refused(shipped):
     assert bodies[0] < 0.1
 
 
-def with_pose(bundle: Path, section: dict | None) -> Path:
-    shutil.copy(DEFAULT_MODEL / "pose.onnx", bundle / "pose.onnx")
-    meta = json.loads((bundle / "model.json").read_text())
-    if section is not None:
-        meta["pose"] = section
-    (bundle / "model.json").write_text(json.dumps(meta))
-    return bundle
-
-
 SECTION = json.loads((DEFAULT_MODEL / "model.json").read_text()).get("pose", {})
 
 
@@ -49,7 +40,7 @@ def test_a_bundle_without_a_pose_model_loads_without_one(tiny_bundle):
 
 
 def test_a_bundle_with_the_pose_model_added_loads_it(bundle_copy):
-    assert load_bundle(with_pose(bundle_copy, SECTION), "cpu").pose is not None
+    assert load_bundle(with_part(bundle_copy, "pose.onnx", "pose", SECTION), "cpu").pose is not None
 
 
 @pytest.mark.parametrize("section, message", [
@@ -58,7 +49,7 @@ def test_a_bundle_with_the_pose_model_added_loads_it(bundle_copy):
     ({**SECTION, "bodies": 10}, r"needs \(1, 10, 56\)"),
 ])
 def test_a_malformed_pose_model_is_one_line_model_error(bundle_copy, section, message):
-    with_pose(bundle_copy, section)
+    with_part(bundle_copy, "pose.onnx", "pose", section)
     with pytest.raises(ModelError, match=message) as error:
         load_bundle(bundle_copy, "cpu")
     assert "\n" not in str(error.value)
