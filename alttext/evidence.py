@@ -60,16 +60,17 @@ class Evidence:
 class Policy:
     """Per-class thresholds of each source ("*" for the others; a source without a table sees
     nothing): support lets a caption's object stand, sure lets an object be named on its own; count
-    is the box score that counts an instance. Other animals (None: no such rule) sets aside a claim
-    of a COCO animal when the ImageNet head gives at least that probability to animals of other
-    classes (a llama, where the detector saw a dog). Animals not boxed (None: no such rule) sets aside
-    anything but a COCO animal when the ImageNet head gives at least that probability to animals and
-    the detector boxes none (a macaque or a cat's face taken for a person, a chameleon for broccoli). Rival animals (None: no such rule) sets aside a
-    COCO animal when the detector gives another COCO animal at least that share of its score and the
-    ImageNet head gives the animal less than animal confirmed (camels the detector calls a cow, a horse
-    or a sheep). Person alone (None: no such rule) is the detector score below which its person stands
-    only where the pose model finds a body of at least pose agrees (a hammer, a mountain, taken for a
-    person)."""
+    is the box score that counts an instance. Each rule below is off when None.
+    - Other animals sets aside a COCO animal when the ImageNet head gives at least that probability
+      to animals of other classes (a llama, where the detector saw a dog).
+    - Animals not boxed sets aside anything but a COCO animal when the ImageNet head gives at least
+      that probability to animals and the detector boxes none (a macaque or a cat's face taken for a
+      person, a chameleon for broccoli).
+    - Rival animals sets aside a COCO animal when the detector gives another COCO animal at least that
+      share of its score and the ImageNet head gives the animal less than animal confirmed (camels the
+      detector calls a cow, a horse or a sheep).
+    - Person alone is the detector score below which its person stands only where the pose model
+      finds a body of at least pose agrees (pliers, a mountain, taken for a person)."""
 
     support: dict[str, dict[str, float]]
     sure: dict[str, dict[str, float]]
