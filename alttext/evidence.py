@@ -137,10 +137,10 @@ def set_aside(evidence: Evidence, category: str, policy: Policy) -> str | None:
     it); or the detector takes the animal for another one nearly as often, and the ImageNet head does
     not confirm it."""
     if category not in ANIMALS:
+        if policy.animals_not_boxed is None or evidence.animal < policy.animals_not_boxed:
+            return None
         boxed = max(evidence.detector_score(animal) for animal in ANIMALS) >= ANIMAL_BOXED
-        if policy.animals_not_boxed is not None and evidence.animal >= policy.animals_not_boxed and not boxed:
-            return "the ImageNet head sees an animal"
-        return None
+        return None if boxed else "the ImageNet head sees an animal"
     own = evidence.imagenet.get(category, 0.0)
     if policy.other_animals is not None and evidence.animal - own >= policy.other_animals:
         return "the ImageNet head sees another animal"
