@@ -164,10 +164,11 @@ class Describer:
         found = [Evidence() for _ in pictures]
         if self.imagenet and pictures:
             probabilities = self.imagenet.probabilities(pooled)
-            for one, scores, animal, top in zip(found, self.imagenet.category_scores(probabilities),
-                                                self.imagenet.animal_scores(probabilities),
-                                                self.imagenet.top(probabilities)):
-                one.imagenet, one.animal = scores, animal
+            for one, scores, creatures, animal, top in zip(found, self.imagenet.category_scores(probabilities),
+                                                           self.imagenet.creature_scores(probabilities),
+                                                           self.imagenet.animal_scores(probabilities),
+                                                           self.imagenet.top(probabilities)):
+                one.imagenet, one.creatures, one.animal = scores, creatures, animal
                 one.classes = [(noun, p) for noun, p in top if p >= CLASS_SHOWN]
         if self.detector and pictures:
             for one, detections in zip(found, self.detector.detect(pictures)):

@@ -3,8 +3,9 @@ people the pose model finds, each against its own per-class threshold (model.jso
 on dev data by training/evidence_tune.py).
 
 A caption is written only when every COCO object it names is supported; otherwise, or when there is
-no caption, the objects the evidence is sure of make a short sentence; when nothing is sure, nothing
-is written and a person is asked.
+no caption, the objects the evidence is sure of make a short sentence, or, where no COCO object is
+sure, the creature the ImageNet head is sure of (an animal COCO has no category for: "A monkey.");
+when nothing is sure, nothing is written and a person is asked.
 """
 
 from __future__ import annotations
@@ -18,18 +19,23 @@ from alttext.wording import neutral, sentence
 @dataclass
 class Evidence:
     """One photo's evidence: detector box scores per COCO category (best first), the ImageNet
-    head's probability per COCO category and that it shows any animal, its likeliest nameable
-    classes (shown to people as suggestions, never written on their own: most have no measured
-    precision here), and the pose model's body scores (best first)."""
+    head's probability per COCO category, per creature and that it shows any animal, its likeliest
+    nameable classes (shown to people as suggestions, never written on their own: most have no
+    measured precision here), and the pose model's body scores (best first)."""
 
     boxes: dict[str, list[float]] = field(default_factory=dict)
     imagenet: dict[str, float] = field(default_factory=dict)
     classes: list[tuple[str, float]] = field(default_factory=list)
     animal: float = 0.0
     bodies: list[float] = field(default_factory=list)
+    creatures: dict[str, float] = field(default_factory=dict)
 
     def detector_score(self, category: str) -> float:
         return self.boxes.get(category, [0.0])[0]
+
+    def categories(self) -> set[str]:
+        """The COCO categories some source gives a score."""
+        return set(self.boxes) | set(self.imagenet) | ({"person"} if self.bodies else set())
 
     def score(self, source: str, category: str) -> float:
         """What one source ("detector", "imagenet" or "pose") gives the category."""
@@ -41,19 +47,21 @@ class Evidence:
 
     def as_dict(self) -> dict:
         """{"detector": {category: box scores of 0.1 and more}, "imagenet": {category: probability},
-        "imagenet_animal": probability, "imagenet_classes": [[noun, probability], ...],
-        "pose": [body scores of 0.1 and more]}."""
+        "imagenet_animal": probability, "imagenet_creatures": {creature: probability},
+        "imagenet_classes": [[noun, probability], ...], "pose": [body scores of 0.1 and more]}."""
         boxes = {c: [round(s, 3) for s in scores if s >= 0.1] for c, scores in self.boxes.items()}
         return {"detector": {c: s for c, s in boxes.items() if s},
                 "imagenet": {c: round(p, 3) for c, p in self.imagenet.items()},
                 "imagenet_animal": round(self.animal, 3),
+                "imagenet_creatures": {c: round(p, 3) for c, p in self.creatures.items()},
                 "imagenet_classes": [[noun, round(p, 3)] for noun, p in self.classes],
                 "pose": [round(s, 3) for s in self.bodies if s >= 0.1]}
 
     @classmethod
     def from_dict(cls, found: dict) -> Evidence:
         return cls(dict(found.get("detector", {})), dict(found.get("imagenet", {})),
-                   animal=float(found.get("imagenet_animal", 0.0)), bodies=list(found.get("pose", [])))
+                   animal=float(found.get("imagenet_animal", 0.0)), bodies=list(found.get("pose", [])),
+                   creatures=dict(found.get("imagenet_creatures", {})))
 
 
 @dataclass
@@ -70,7 +78,9 @@ class Policy:
       share of its score and the ImageNet head gives the animal less than animal confirmed (camels the
       detector calls a cow, a horse or a sheep).
     - Person alone is the detector score below which its person stands only where the pose model
-      finds a body of at least pose agrees (pliers, a mountain, taken for a person)."""
+      finds a body of at least pose agrees (pliers, a mountain, taken for a person).
+    - Creature is the ImageNet head's probability at which a creature is named where no COCO object
+      is supported."""
 
     support: dict[str, dict[str, float]]
     sure: dict[str, dict[str, float]]
@@ -83,6 +93,7 @@ class Policy:
     animal_confirmed: float = 0.0
     person_alone: float | None = None
     pose_agrees: float = 0.0
+    creature: float | None = None
 
     @classmethod
     def from_meta(cls, meta: dict) -> Policy | None:
@@ -93,14 +104,14 @@ class Policy:
                    float(found.get("min_caption_confidence", 0.0)), found.get("other_animals"),
                    found.get("animals_not_boxed"), found.get("rival_animals"),
                    float(found.get("animal_confirmed", 0.0)), found.get("person_alone"),
-                   float(found.get("pose_agrees", 0.0)))
+                   float(found.get("pose_agrees", 0.0)), found.get("creature"))
 
     def as_meta(self) -> dict:
         return {"support": self.support, "sure": self.sure, "count": self.count, "max_objects": self.max_objects,
                 "min_caption_confidence": self.min_caption_confidence, "other_animals": self.other_animals,
                 "animals_not_boxed": self.animals_not_boxed, "rival_animals": self.rival_animals,
                 "animal_confirmed": self.animal_confirmed, "person_alone": self.person_alone,
-                "pose_agrees": self.pose_agrees}
+                "pose_agrees": self.pose_agrees, "creature": self.creature}
 
 
 ANIMAL_BOXED = 0.5  # a detector box at this score is an animal the detector sees (README: "Object detector")
@@ -165,13 +176,26 @@ def margin(score: float, bar: float) -> float:
 def sure_objects(evidence: Evidence, policy: Policy) -> list[tuple[str, str]]:
     """(category, why) of the objects the evidence is sure of, the clearest first (by how far a source
     clears the class's threshold, so that the ImageNet head's sure cat outranks a detector's weak person)."""
-    categories = set(evidence.boxes) | set(evidence.imagenet) | ({"person"} if evidence.bodies else set())
-    found = [(c, why) for c in categories if not set_aside(evidence, c, policy)
+    found = [(c, why) for c in evidence.categories() if not set_aside(evidence, c, policy)
              and (why := seen(evidence, c, policy.sure, policy))]
     clearance = {c: max(margin(evidence.score(source, c), threshold(table, c)) for source, table in policy.sure.items())
                  for c, _ in found}
     found.sort(key=lambda item: (-clearance[item[0]], item[0]))
     return found[: policy.max_objects]
+
+
+def sure_creature(evidence: Evidence, policy: Policy) -> tuple[str, float] | None:
+    """The creature the ImageNet head gives the most, with its probability, where that reaches the
+    policy's and no COCO object is even supported (a dolphin the detector weakly takes for a person:
+    whatever the photo shows, it is not sure)."""
+    if policy.creature is None or not evidence.creatures:
+        return None
+    if any(seen(evidence, c, policy.support, policy) and not set_aside(evidence, c, policy)
+           for c in evidence.categories()):
+        return None
+    name = max(evidence.creatures, key=evidence.creatures.get)
+    p = evidence.creatures[name]
+    return (name, p) if p >= policy.creature else None
 
 
 @dataclass
@@ -198,6 +222,10 @@ def decide(caption: str | None, confidence: float, evidence: Evidence, policy: P
     doubt = (f"the caption names {', '.join(missing)}, which the evidence does not show" if missing
              else "the caption's confidence is too low" if caption else "no caption")
     sure = sure_objects(evidence, policy)
+    if not sure and (creature := sure_creature(evidence, policy)):
+        name, p = creature
+        return Verdict(sentence([(name, 1)]), "objects", f"{doubt}, and no COCO object is sure; creature seen: "
+                       f"{name} (ImageNet {p:.2f})")
     if not sure:
         return Verdict(None, None, f"{doubt}, and no object is sure")
     alt = sentence([(c, how_many(evidence, c, policy)) for c, _ in sure])

@@ -1,7 +1,8 @@
 """The encoder's ImageNet classifier (imagenet.npz in the bundle): a second, cheap source of what a
 photo shows, read from the `pooled` feature that captioning computes anyway. Its 1,000 classes are
 summed into the COCO categories they belong to (118 dog breeds are "dog"), so that it can support or
-name the same objects as the detector."""
+name the same objects as the detector, and into creatures: animals that COCO has no category for, by
+the name a person would say (13 monkeys are "monkey", chameleons and geckos "lizard")."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 from alttext.bundle import read_arrays
 from alttext.errors import ModelError
 
-KEYS = ("weight", "bias", "nouns", "coco", "never", "encoder")
+KEYS = ("weight", "bias", "nouns", "coco", "creatures", "never", "encoder")
 ANIMAL_CLASSES = slice(0, 398)  # ImageNet's classes 0-397 are animals (WordNet's animal subtree): fish to pufferfish
 
 
@@ -22,10 +23,8 @@ class ImageNetHead:
         self.bias = arrays["bias"].astype(np.float32)
         self.nouns = [str(n) for n in arrays["nouns"]]
         self.never = arrays["never"].astype(bool)
-        coco = [str(c) for c in arrays["coco"]]
-        self.categories = sorted({c for c in coco if c})
-        # (1000, categories): which class adds to which category
-        self.member = np.array([[c == cat for cat in self.categories] for c in coco], dtype=np.float32)
+        self.categories, self.member = members([str(c) for c in arrays["coco"]])
+        self.creatures, self.creature_member = members([str(c) for c in arrays["creatures"]])
         self.digest = digest
 
     def logits(self, pooled: np.ndarray) -> np.ndarray:
@@ -38,8 +37,11 @@ class ImageNetHead:
 
     def category_scores(self, probabilities: np.ndarray) -> list[dict[str, float]]:
         """Per image, each COCO category's summed probability (only those above 0.01)."""
-        sums = probabilities @ self.member
-        return [{cat: float(p) for cat, p in zip(self.categories, row) if p >= 0.01} for row in sums]
+        return summed(probabilities @ self.member, self.categories)
+
+    def creature_scores(self, probabilities: np.ndarray) -> list[dict[str, float]]:
+        """Per image, each creature's summed probability (only those above 0.01)."""
+        return summed(probabilities @ self.creature_member, self.creatures)
 
     def animal_scores(self, probabilities: np.ndarray) -> list[float]:
         """Per image, the probability that it shows an animal of any ImageNet class (a llama, a gorilla)."""
@@ -50,6 +52,16 @@ class ImageNetHead:
         masked = np.where(self.never, 0.0, probabilities)
         order = np.argsort(-masked, axis=1)[:, :k]
         return [[(self.nouns[i], float(row[i])) for i in idx] for row, idx in zip(masked, order)]
+
+
+def members(groups: list[str]) -> tuple[list[str], np.ndarray]:
+    """The group names ("" is none) and the (1000, groups) matrix of which class adds to which group."""
+    names = sorted({g for g in groups if g})
+    return names, np.array([[g == name for name in names] for g in groups], dtype=np.float32)
+
+
+def summed(sums: np.ndarray, names: list[str]) -> list[dict[str, float]]:
+    return [{name: float(p) for name, p in zip(names, row) if p >= 0.01} for row in sums]
 
 
 def load_imagenet(bundle_dir: Path, meta: dict) -> ImageNetHead | None:

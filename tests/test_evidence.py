@@ -187,3 +187,36 @@ def test_an_animal_the_detector_also_takes_for_another_stands_only_where_the_ima
     assert decide("A dog runs.", 0.5, dog, rule).basis == "verified caption"
     # no rival at all: a lone cow stands
     assert decide(None, 0.0, Evidence(boxes={"cow": [0.85]}), rule).alt == "A cow."
+
+
+def test_a_creature_is_named_only_where_no_coco_object_is_sure():
+    rule = Policy(**{**POLICY.__dict__, "creature": 0.6, "other_animals": 0.5, "animals_not_boxed": 0.5})
+    # out-of-domain dev: a gibbon, which the captioner calls a person climbing (the detector sees none)
+    gibbon = Evidence(boxes={"bird": [0.41]}, animal=0.92, creatures={"gibbon": 0.85, "monkey": 0.02})
+    verdict = decide("A person is climbing a rock wall.", 0.34, gibbon, rule)
+    assert verdict.alt == "A gibbon." and verdict.basis == "objects"
+    assert "creature seen: gibbon (ImageNet 0.85)" in verdict.why
+    assert decide(None, 0.0, gibbon, POLICY).alt is None  # the rule is off
+    assert decide(None, 0.0, Evidence(creatures={"gibbon": 0.55}), rule).alt is None  # not sure enough
+    # a pig the detector calls a dog: the dog is set aside, and the pig is named instead
+    pig = Evidence(boxes={"dog": [0.9]}, imagenet={"dog": 0.05}, animal=0.9, creatures={"pig": 0.8})
+    assert decide("A brown dog runs.", 0.5, pig, rule).alt == "A pig."
+    # a sure dog wins over a creature the ImageNet head also sees (a husky it takes for a wolf)
+    husky = Evidence(boxes={"dog": [0.95]}, imagenet={"dog": 0.35}, animal=0.99, creatures={"wolf": 0.64})
+    assert decide(None, 0.0, husky, Policy(**{**POLICY.__dict__, "creature": 0.6})).alt == "A dog."
+
+
+def test_creatures_travel_in_the_evidence_record():
+    seen = Evidence(boxes={"bird": [0.41]}, animal=0.92, creatures={"gibbon": 0.849})
+    assert Evidence.from_dict(seen.as_dict()).creatures == {"gibbon": 0.849}
+    assert Policy.from_meta({"evidence": {**POLICY.as_meta(), "creature": 0.7}}).creature == 0.7
+
+
+def test_no_creature_is_named_where_a_coco_object_is_supported():
+    rule = Policy(**{**POLICY.__dict__, "creature": 0.5})
+    # out-of-domain dev: a dolphin, which the ImageNet head takes for a shark and the detector for a person
+    dolphin = Evidence(boxes={"bird": [0.44], "person": [0.43]}, animal=0.9, creatures={"shark": 0.55})
+    verdict = decide(None, 0.0, dolphin, rule)
+    assert verdict.alt is None and "no object is sure" in verdict.why
+    dolphin.boxes["person"] = [0.25]  # under the person's support threshold (0.3)
+    assert decide(None, 0.0, dolphin, rule).alt == "A shark."

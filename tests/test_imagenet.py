@@ -60,3 +60,13 @@ def test_export_check_matches_torch():
     from export.imagenet import TOLERANCE, check_head
 
     assert check_head(DEFAULT_MODEL) < TOLERANCE
+
+
+def test_creatures_sum_their_classes(shipped):
+    _, head = shipped
+    probabilities = np.zeros((1, 1000))
+    for index, p in ((373, 0.4), (372, 0.3), (281, 0.2)):  # macaque, baboon, tabby
+        probabilities[0, index] = p
+    creatures = head.creature_scores(probabilities)[0]
+    assert creatures == pytest.approx({"monkey": 0.7})  # the tabby is a COCO cat, not a creature
+    assert head.category_scores(probabilities)[0] == pytest.approx({"cat": 0.2})

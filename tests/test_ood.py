@@ -11,7 +11,7 @@ import pytest
 from alttext.objects import CATEGORIES, objects_named
 from alttext.wording import sentence
 from training import ood_photos
-from training.alt_eval import judge, ood_truth
+from training.alt_eval import judge, named_in, ood_truth
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,3 +102,13 @@ def test_the_rebuilt_set_matches_its_labels():
     truths = ood_truth(out, "dev") + ood_truth(out, "test")
     assert len(truths) == len(ood_photos.read_labels())
     assert all(t.path.is_file() for t in truths)
+
+
+def test_an_alt_naming_a_creature_is_judged_by_what_the_captions_name():
+    captions = ["A red panda leaning on a branch.", "A small red animal in a tree."]
+    truth = named_in(captions)
+    assert truth == {"red panda"}  # not a bear, though CHAIR's synonyms take a panda for one
+    assert judge("A red panda.", truth)["useful"]
+    assert judge("A monkey.", truth) == {"named": ["monkey"], "hallucinated": ["monkey"], "useful": False}
+    assert named_in(["Two macaques sit by a bowl.", "Monkeys and an orange."]) == {"monkey", "orange", "bowl"}
+    assert named_in(["A green chameleon on a branch."]) == {"lizard"}

@@ -12,7 +12,8 @@ the share of alts that are verified captions, and the COCO caption scores of the
 (`caption`, written or not). Truth: for Flickr8k, the COCO objects its five captions name; for tiny
 COCO, its object boxes and the objects its captions name; for the out-of-domain photos
 (training.ood_photos), the objects a person saw in each, less those they were unsure of, which an
-alt may name or not without counting either way.
+alt may name or not without counting either way. In every set, the creatures (animals COCO has no
+category for, training.creatures) that the captions name are true too; an alt naming another is false.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from alttext.describe import apply_floor, make_describer
 from alttext.errors import ModelError
 from alttext.objects import objects_named
 from training import ood_photos
+from training.creatures import creatures_in, without_creatures
 from training.data import read_dataset
 from training.evaluate import coco_scores
 
@@ -40,7 +42,12 @@ class Truth:
 
 def flickr8k_truth(spec: str, split: str) -> list[Truth]:
     photos = [p for p in read_dataset(spec) if p.split == split]
-    return [Truth(p.path, p.captions, {o for c in p.captions for o in objects_named(c)}) for p in photos]
+    return [Truth(p.path, p.captions, named_in(p.captions)) for p in photos]
+
+
+def named_in(captions: list[str]) -> set[str]:
+    """The COCO objects and the creatures the captions name."""
+    return {o for c in captions for o in objects_named(without_creatures(c)) + creatures_in(c)}
 
 
 def tiny_coco_truth(root: Path, half: str) -> list[Truth]:
@@ -58,13 +65,14 @@ def tiny_coco_truth(root: Path, half: str) -> list[Truth]:
         if ann["image_id"] in found:
             found[ann["image_id"]].objects.add(names[ann["category_id"]])
     for truth in found.values():
-        truth.objects |= {o for c in truth.captions for o in objects_named(c)}
+        truth.objects |= named_in(truth.captions)
     return list(found.values())
 
 
 def ood_truth(root: Path, split: str) -> list[Truth]:
     """One split of the out-of-domain photos; truth is the objects a person saw, `ignore` those they were unsure of."""
-    return [Truth(Path(r["path"]), [r["caption1"], r["caption2"]], set(ood_photos.names(r["objects"])),
+    return [Truth(Path(r["path"]), [r["caption1"], r["caption2"]],
+                  set(ood_photos.names(r["objects"])) | set(creatures_in(r["caption1"] + ". " + r["caption2"])),
                   set(ood_photos.names(r["unsure"]))) for r in ood_photos.read_manifest(root, split)]
 
 
@@ -72,7 +80,7 @@ def judge(alt: str | None, objects: set[str], ignore: set[str] = frozenset()) ->
     """One photo's alt against the truth: the objects it names (less those in `ignore`, which count
     neither way), which of them are not in the photo, and whether it is useful (names one that is,
     and none that is not)."""
-    named = [o for o in objects_named(alt) if o not in ignore] if alt else []
+    named = [o for o in objects_named(without_creatures(alt)) + creatures_in(alt) if o not in ignore] if alt else []
     wrong = [o for o in named if o not in objects]
     return {"named": named, "hallucinated": wrong, "useful": bool(alt) and bool(named) and not wrong}
 
