@@ -220,3 +220,13 @@ def test_no_creature_is_named_where_a_coco_object_is_supported():
     assert verdict.alt is None and "no object is sure" in verdict.why
     dolphin.boxes["person"] = [0.25]  # under the person's support threshold (0.3)
     assert decide(None, 0.0, dolphin, rule).alt == "A shark."
+
+
+def test_the_tuner_prefers_fewer_false_alts_where_the_true_ones_are_as_many():
+    from training.evidence_tune import rank
+
+    fewer_false = [{"true_coverage": 0.9, "chair_s": 0.01}, {"true_coverage": 0.3, "chair_s": 0.05}]
+    more_false = [{"true_coverage": 0.9, "chair_s": 0.01}, {"true_coverage": 0.3, "chair_s": 0.07}]
+    more_true = [{"true_coverage": 0.9, "chair_s": 0.01}, {"true_coverage": 0.31, "chair_s": 0.09}]
+    assert rank(fewer_false) > rank(more_false)
+    assert rank(more_true) > rank(fewer_false)

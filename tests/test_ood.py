@@ -112,3 +112,4 @@ def test_an_alt_naming_a_creature_is_judged_by_what_the_captions_name():
     assert judge("A monkey.", truth) == {"named": ["monkey"], "hallucinated": ["monkey"], "useful": False}
     assert named_in(["Two macaques sit by a bowl.", "Monkeys and an orange."]) == {"monkey", "orange", "bowl"}
     assert named_in(["A green chameleon on a branch."]) == {"lizard"}
+    assert named_in(["A hedgehog in the grass."]) == set()  # WordNet's porcupine, but not one

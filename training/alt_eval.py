@@ -8,12 +8,13 @@ show.
 
 Prints coverage (share of photos given alt), useful coverage (the alt names at least one object in
 the photo and none that is not), CHAIR-s and CHAIR-i of the written alts (Rohrbach et al., 2018),
-the share of alts that are verified captions, and the COCO caption scores of the model's sentences
-(`caption`, written or not). Truth: for Flickr8k, the COCO objects its five captions name; for tiny
-COCO, its object boxes and the objects its captions name; for the out-of-domain photos
-(training.ood_photos), the objects a person saw in each, less those they were unsure of, which an
-alt may name or not without counting either way. In every set, the creatures (animals COCO has no
-category for, training.creatures) that the captions name are true too; an alt naming another is false.
+the share of alts that are verified captions, how many alts name a creature (and are useful), and
+the COCO caption scores of the model's sentences (`caption`, written or not). Truth: for Flickr8k,
+the COCO objects its five captions name; for tiny COCO, its object boxes and the objects its
+captions name; for the out-of-domain photos (training.ood_photos), the objects a person saw in each,
+less those they were unsure of, which an alt may name or not without counting either way. In every
+set, the creatures (animals COCO has no category for, training.creatures) that the captions name are
+true too; an alt naming another is false.
 """
 
 from __future__ import annotations
@@ -100,7 +101,14 @@ def summary(records: list[dict]) -> dict:
         "chair_i": share(sum(len(r["hallucinated"]) for r in written), mentions),
         "verified_caption_share": share(sum(r["basis"] == "verified caption" for r in written), len(written)),
         "objects_share": share(sum(r["basis"] == "objects" for r in written), len(written)),
+        **creature_alts(written),
     }
+
+
+def creature_alts(written: list[dict]) -> dict:
+    """How many written alts name a creature, and how many of those are useful."""
+    naming = [r for r in written if creatures_in(r["alt"])]
+    return {"creature_alts": len(naming), "creature_alts_useful": sum(r["useful"] for r in naming)}
 
 
 def describe_all(describer, truths: list[Truth], floor: float, batch: int = 32) -> list[dict]:
