@@ -4,8 +4,8 @@ on dev data by training/evidence_tune.py).
 
 A caption is written only when every COCO object it names is supported; otherwise, or when there is
 no caption, the objects the evidence is sure of make a short sentence, or, where no COCO object is
-sure, the creature the ImageNet head is sure of (an animal COCO has no category for: "A monkey.");
-when nothing is sure, nothing is written and a person is asked.
+even supported, the creature the ImageNet head is sure of (an animal COCO has no category for: "A
+monkey."); when nothing is sure, nothing is written and a person is asked.
 """
 
 from __future__ import annotations
