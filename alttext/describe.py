@@ -18,7 +18,7 @@ from PIL import Image
 from alttext.bundle import load_bundle
 from alttext.captioner import Caption, Captioner
 from alttext.errors import SourceError
-from alttext.evidence import Evidence, Policy, decide
+from alttext.evidence import Evidence, Policy, decide, guess
 from alttext.imagenet import ImageNetHead, load_imagenet
 from alttext.images import open_image, squash
 from alttext.kinds import DEFAULT_ACTIONS, UNKNOWN, Kind, KindHead, decoration_rule, image_stats, load_head
@@ -35,6 +35,7 @@ class Description:
     (alttext.kinds.KINDS, or "unknown" when the bundle has no kind head); reason: the kind and why.
     caption: the model's whole sentence whenever one was made, written or not. basis: what a photo's
     alt rests on ("verified caption", "objects", or "caption" when only its confidence speaks for it).
+    guess: for a photo flagged for a person, what a reader who asks may hear, hedged (evidence.guess).
     """
 
     source: str
@@ -47,6 +48,7 @@ class Description:
     basis: str | None = None
     evidence: dict | None = None  # Evidence.as_dict(): what the detector, the ImageNet head and the pose model saw
     language: str | None = None  # the language alttext worded the alt in, where it chose one (screenshots)
+    guess: str | None = None
 
     def as_dict(self) -> dict:
         """The JSON record of `caption --json`: {source, error} for a failure, else the decision."""
@@ -219,7 +221,7 @@ class Describer:
         seen = evidence.as_dict()
         if verdict.alt is None:
             return Description(source, "review", confidence=confidence, kind=kind.name, reason=reason,
-                               caption=caption, evidence=seen)
+                               caption=caption, evidence=seen, guess=guess(caption, evidence, self.policy))
         return Description(source, "alt", verdict.alt, confidence, kind.name, reason, caption, verdict.basis, seen)
 
 
@@ -233,7 +235,7 @@ def apply_floor(found: Description, floor: float) -> Description:
            f"(the model's guess, not written: {found.alt!r})")
     reason = f"{found.reason}: {why}" if found.reason else why
     return Description(found.source, "review", confidence=found.confidence, kind=found.kind, reason=reason,
-                       caption=found.caption, evidence=found.evidence)
+                       caption=found.caption, evidence=found.evidence, guess=found.alt)
 
 
 def unread(reading: Reading, part: str) -> str:

@@ -198,6 +198,24 @@ def sure_creature(evidence: Evidence, policy: Policy) -> tuple[str, float] | Non
     return (name, p) if p >= policy.creature else None
 
 
+GUESS_FLOOR = 0.3  # the least score at which a reader who asks may hear an object named, as a guess
+
+
+def guess(caption: str | None, evidence: Evidence, policy: Policy) -> str | None:
+    """What a reader who asks for a description may hear, hedged, where the evidence allows no alt:
+    the caption when the evidence supports every COCO object it names (only its confidence fell
+    short); otherwise the object or creature a source gives the most (not set aside), if at least
+    GUESS_FLOOR; otherwise nothing (the captioner's sentence about a gibbon is "a person climbing")."""
+    named = set(objects_named(caption)) if caption else set()
+    if caption and all(not set_aside(evidence, c, policy) and seen(evidence, c, policy.support, policy) for c in named):
+        return neutral(caption)
+    scores = {c: max(evidence.score(source, c) for source in SOURCE_NAMES) for c in evidence.categories()
+              if not set_aside(evidence, c, policy)}
+    scores.update(evidence.creatures)
+    best = max(scores, key=scores.get, default=None)
+    return sentence([(best, 1)]) if best and scores[best] >= GUESS_FLOOR else None
+
+
 @dataclass
 class Verdict:
     """What the evidence allows: alt (None: nothing sure), basis ("verified caption", "objects" or

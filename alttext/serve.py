@@ -83,7 +83,6 @@ from alttext.options import (
 from alttext.report import FILLED, SKIPPED
 from alttext.resolve import Placeholder, check_image
 from alttext.scan import EMPTY, FILL, context_decision
-from alttext.wording import neutral
 
 EXTENSION_DIR = Path(__file__).resolve().parent / "extension"
 DEFAULT_PORT = 8765
@@ -400,9 +399,10 @@ class Service:
 
 
 def guess_of(found: Description) -> str | None:
-    """The model's sentence where nothing is written: a guess the reader may ask to hear, hedged,
-    without the words that guess gender or age."""
-    return neutral(found.caption) if found.caption else None
+    """Where nothing is written, what the reader may ask to hear, hedged: the alt the describer would
+    have written (held back by the review threshold or the page's language), or its guess for a
+    photo it flagged (evidence.guess: the caption only where the evidence supports its objects)."""
+    return found.alt if found.action == "alt" else found.guess
 
 
 def decide_context(context) -> tuple[str, str]:

@@ -230,3 +230,23 @@ def test_the_tuner_prefers_fewer_false_alts_where_the_true_ones_are_as_many():
     more_true = [{"true_coverage": 0.9, "chair_s": 0.01}, {"true_coverage": 0.31, "chair_s": 0.09}]
     assert rank(fewer_false) > rank(more_false)
     assert rank(more_true) > rank(fewer_false)
+
+
+def test_a_reader_who_asks_hears_the_caption_only_where_the_evidence_supports_its_objects():
+    from alttext.evidence import guess
+
+    # out-of-domain dev: a gibbon the captioner calls a man climbing; the detector sees a bird at 0.41
+    # (POLICY names no creature, so nothing is written: the guess is what the evidence gives most)
+    gibbon = Evidence(boxes={"bird": [0.41]}, animal=0.92, creatures={"gibbon": 0.85})
+    assert guess("A man is climbing a rock wall.", gibbon, POLICY) == "A gibbon."
+    gibbon.creatures = {"gibbon": 0.35}
+    assert guess("A man is climbing a rock wall.", gibbon, POLICY) == "A bird."
+    # a caption whose objects are seen, held back by its confidence alone, is the guess (without gender)
+    seated = Evidence(boxes={"person": [0.6], "bench": [0.55]})
+    assert guess("A man sits on a bench.", seated, POLICY) == "A person sits on a bench."
+    # an animal the ImageNet head sets aside is not guessed; nothing else reaches 0.3
+    rule = Policy(**{**POLICY.__dict__, "other_animals": 0.5})
+    alpaca = Evidence(boxes={"dog": [0.62], "bird": [0.2]}, imagenet={"dog": 0.02}, animal=0.9)
+    assert guess("A dog runs.", alpaca, POLICY) == "A dog runs."
+    assert guess("A dog runs.", alpaca, rule) is None
+    assert guess(None, Evidence(), POLICY) is None

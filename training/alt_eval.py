@@ -8,8 +8,9 @@ show.
 
 Prints coverage (share of photos given alt), useful coverage (the alt names at least one object in
 the photo and none that is not), CHAIR-s and CHAIR-i of the written alts (Rohrbach et al., 2018),
-the share of alts that are verified captions, how many alts name a creature (and are useful), and
-the COCO caption scores of the model's sentences (`caption`, written or not). Truth: for Flickr8k,
+the share of alts that are verified captions, how many alts name a creature (and are useful), how
+many photos given no alt have a guess for a reader who asks (and how many of those are useful or
+false), and the COCO caption scores of the model's sentences (`caption`, written or not). Truth: for Flickr8k,
 the COCO objects its five captions name; for tiny COCO, its object boxes and the objects its
 captions name; for the out-of-domain photos (training.ood_photos), the objects a person saw in each,
 less those they were unsure of, which an alt may name or not without counting either way. In every
@@ -111,6 +112,14 @@ def creature_alts(written: list[dict]) -> dict:
     return {"creature_alts": len(naming), "creature_alts_useful": sum(r["useful"] for r in naming)}
 
 
+def guesses(records: list[dict]) -> dict:
+    """Of the photos given no alt, how many have a guess for a reader who asks, and how many of those
+    are useful or name something not in the photo."""
+    judged = [r["guess_judged"] for r in records if r.get("guess_judged")]
+    return {"guesses": len(judged), "guesses_useful": sum(j["useful"] for j in judged),
+            "guesses_false": sum(bool(j["hallucinated"]) for j in judged)}
+
+
 def describe_all(describer, truths: list[Truth], floor: float, batch: int = 32) -> list[dict]:
     records = []
     for start in range(0, len(truths), batch):
@@ -119,7 +128,10 @@ def describe_all(describer, truths: list[Truth], floor: float, batch: int = 32) 
         for truth, one in zip(chunk, found):
             one = apply_floor(one, floor)
             alt = one.alt if one.action == "alt" else None
+            guess = one.guess if alt is None else None
+            guessed = judge(guess, truth.objects, truth.ignore) if guess else None
             records.append({"image": truth.path.name, "alt": alt, "caption": one.caption, "basis": one.basis,
+                            "guess": guess, "guess_judged": guessed,
                             "kind": one.kind, "confidence": one.confidence, "reason": one.reason,
                             "evidence": one.evidence, "truth": sorted(truth.objects), "references": truth.captions,
                             "ignore": sorted(truth.ignore), **judge(alt, truth.objects, truth.ignore)})
@@ -158,7 +170,7 @@ def main(argv=None):
     scores = coco_scores({t.path.name: t.captions for t in truths if t.path.name in made}, made) if made else {}
     report = {"model": describer.captioner.bundle.meta.get("name"),
               "set": name,
-              **summary(records), "captions_scored": len(made), "caption_scores": scores}
+              **summary(records), **guesses(records), "captions_scored": len(made), "caption_scores": scores}
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({**report, "records": records}, indent=1) + "\n")
