@@ -225,6 +225,14 @@ class Describer:
         return Description(source, "alt", verdict.alt, confidence, kind.name, reason, caption, verdict.basis, seen)
 
 
+def guess_of(found: Description) -> str | None:
+    """Where nothing is written, what a reader may ask to hear, hedged, and a person may take as a
+    start: the alt the describer would have written (held back by the review threshold or the page's
+    language), or its guess for a photo it flagged (evidence.guess: the caption only where the
+    evidence supports its objects)."""
+    return found.alt if found.action == "alt" else found.guess
+
+
 def apply_floor(found: Description, floor: float) -> Description:
     """A caption that only its confidence speaks for (no object in it to check), under the review
     threshold, becomes a flag for a person, with the model's guess in the reason and nothing to write;

@@ -23,7 +23,7 @@ from typing import BinaryIO
 from alttext import atomic, suspicious
 from alttext.cache import Cache
 from alttext.decisions import Answer, SiteDecisions
-from alttext.describe import Description, apply_floor, english_only, flag_repeats
+from alttext.describe import Description, apply_floor, english_only, flag_repeats, guess_of
 from alttext.errors import AltTextError, SourceError
 from alttext.fetch import is_url
 from alttext.hints import suggestions
@@ -264,6 +264,8 @@ def _captioned(record: Record, image: Image, found: Description, options: Option
     record.confidence, record.kind = found.confidence, found.kind
     record.action, record.alt, record.reason = outcome(image.decision, image.reason, found, options.min_confidence,
                                                        image.lang)
+    if record.alt is None and (guess := guess_of(found)):  # the model's, after the page's own words
+        record.suggestions = list(dict.fromkeys([*(record.suggestions or []), guess]))
     return record, record.alt
 
 

@@ -121,7 +121,8 @@ class Site:
         offered = [image.alt.strip()] if awaiting_review(image) and image.alt else []  # the machine's, first
         offered += [known["alt"]] if known.get("alt") else []
         picture.machine = picture.machine or awaiting_review(image)
-        picture.suggestions = list(dict.fromkeys([*offered, *picture.suggestions, *suggestions(image)]))
+        picture.suggestions = list(dict.fromkeys([*offered, *picture.suggestions, *suggestions(image),
+                                                  *(known.get("suggestions") or [])]))
         picture.reasons = list(dict.fromkeys([*picture.reasons, known.get("reason") or image.reason]))
         picture.kinds = list(dict.fromkeys([*picture.kinds, *([known["kind"]] if known.get("kind") else [])]))
 

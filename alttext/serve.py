@@ -62,7 +62,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from alttext import __version__
 from alttext import fill as pipeline
 from alttext.decisions import Decisions, DecisionsError, load
-from alttext.describe import Description
+from alttext.describe import Description, guess_of
 from alttext.errors import SourceError
 from alttext.fetch import MAX_BYTES
 from alttext.fill_cli import load_describer
@@ -396,13 +396,6 @@ class Service:
                                                pending.lang)
         guess = guess_of(found) if alt is None else None
         return answer(pending.index, pending.source, action, alt, reason, found, guess)
-
-
-def guess_of(found: Description) -> str | None:
-    """Where nothing is written, what the reader may ask to hear, hedged: the alt the describer would
-    have written (held back by the review threshold or the page's language), or its guess for a
-    photo it flagged (evidence.guess: the caption only where the evidence supports its objects)."""
-    return found.alt if found.action == "alt" else found.guess
 
 
 def decide_context(context) -> tuple[str, str]:

@@ -658,3 +658,10 @@ def test_a_description_read_by_ocr_holds_only_in_its_own_language():
     assert lookup(kept.get, "p@fr", {"text"}) == ("p", photo)
     kept["t"] = replace(text, alt="Open")
     assert lookup(kept.get, "t@fr", {"text"}) is None  # an English reading is not the French page's
+
+
+def test_a_flagged_pictures_guess_is_offered_after_the_pages_own_words(site):
+    result = run([site], min_confidence=1.0)  # every fake caption is under it: flagged, nothing written
+    flagged = [r for r in result.records if r.source == "img/a.png"]
+    assert flagged and all(r.action == "review" and r.alt is None for r in flagged)
+    assert all(r.suggestions[-1] == caption_of(PNG) for r in flagged)

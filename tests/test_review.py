@@ -52,6 +52,13 @@ def test_each_picture_is_listed_once_with_its_pages_and_suggestions(site):
     assert chart.suggestions == ["A chart.", "Sales by month"] and chart.machine  # "chart.png" says nothing
 
 
+def test_the_reports_suggestions_come_after_the_pages_own(site):
+    report = [{"page": str(site.site / "a.html"), "line": 4, "suggestions": ["Sales by month", "A bird."]}]
+    again = Site(site.site, site.site / ".alttext.json", report)
+    again.gather()
+    assert again.pictures[digest(CHART)].suggestions == ["A chart.", "Sales by month", "A bird."]
+
+
 def test_accept_edit_and_decorative_reach_every_page_and_the_file(site, chromium):
     root = site.site
     with serving(None, app_of(site)) as server:
