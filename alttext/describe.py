@@ -18,7 +18,7 @@ from PIL import Image
 from alttext.bundle import load_bundle
 from alttext.captioner import Caption, Captioner
 from alttext.errors import SourceError
-from alttext.evidence import Evidence, Policy, decide, guess
+from alttext.evidence import Evidence, Policy, decide
 from alttext.imagenet import ImageNetHead, load_imagenet
 from alttext.images import open_image, squash
 from alttext.kinds import DEFAULT_ACTIONS, UNKNOWN, Kind, KindHead, decoration_rule, image_stats, load_head
@@ -35,7 +35,7 @@ class Description:
     (alttext.kinds.KINDS, or "unknown" when the bundle has no kind head); reason: the kind and why.
     caption: the model's whole sentence whenever one was made, written or not. basis: what a photo's
     alt rests on ("verified caption", "objects", or "caption" when only its confidence speaks for it).
-    guess: for a photo flagged for a person, what a reader who asks may hear, hedged (evidence.guess).
+    guess: for a photo flagged for a person, what a reader who asks may hear, hedged (Verdict.guess).
     """
 
     source: str
@@ -221,14 +221,14 @@ class Describer:
         seen = evidence.as_dict()
         if verdict.alt is None:
             return Description(source, "review", confidence=confidence, kind=kind.name, reason=reason,
-                               caption=caption, evidence=seen, guess=guess(caption, evidence, self.policy))
+                               caption=caption, evidence=seen, guess=verdict.guess)
         return Description(source, "alt", verdict.alt, confidence, kind.name, reason, caption, verdict.basis, seen)
 
 
 def guess_of(found: Description) -> str | None:
     """Where nothing is written, what a reader may ask to hear, hedged, and a person may take as a
     start: the alt the describer would have written (held back by the review threshold or the page's
-    language), or its guess for a photo it flagged (evidence.guess: the caption only where the
+    language), or its guess for a photo it flagged (Verdict.guess: the caption only where the
     evidence supports its objects)."""
     return found.alt if found.action == "alt" else found.guess
 

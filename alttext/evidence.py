@@ -201,14 +201,10 @@ def sure_creature(evidence: Evidence, policy: Policy) -> tuple[str, float] | Non
 GUESS_FLOOR = 0.3  # the least score at which a reader who asks may hear an object named, as a guess
 
 
-def guess(caption: str | None, evidence: Evidence, policy: Policy) -> str | None:
-    """What a reader who asks for a description may hear, hedged, where the evidence allows no alt:
-    the caption when the evidence supports every COCO object it names (only its confidence fell
-    short); otherwise the object or creature a source gives the most (not set aside), if at least
-    GUESS_FLOOR; otherwise nothing (the captioner's sentence about a gibbon is "a person climbing")."""
-    named = set(objects_named(caption)) if caption else set()
-    if caption and all(not set_aside(evidence, c, policy) and seen(evidence, c, policy.support, policy) for c in named):
-        return neutral(caption)
+def likeliest(evidence: Evidence, policy: Policy) -> str | None:
+    """The object or creature a source gives the most (not set aside), as a sentence, if at least
+    GUESS_FLOOR: a guess where the caption names what the evidence does not show (the captioner's
+    sentence about a gibbon is "a person climbing")."""
     scores = {c: max(evidence.score(source, c) for source in SOURCE_NAMES) for c in evidence.categories()
               if not set_aside(evidence, c, policy)}
     scores.update(evidence.creatures)
@@ -219,11 +215,14 @@ def guess(caption: str | None, evidence: Evidence, policy: Policy) -> str | None
 @dataclass
 class Verdict:
     """What the evidence allows: alt (None: nothing sure), basis ("verified caption", "objects" or
-    "caption" when the caption names no object to check), and why, for the reason."""
+    "caption" when the caption names no object to check), why, for the reason, and, where nothing is
+    written, a guess that a reader who asks may hear, hedged: the caption when the evidence supports
+    every object it names (only its confidence fell short), else the likeliest object or creature."""
 
     alt: str | None
     basis: str | None
     why: str
+    guess: str | None = None
 
 
 def decide(caption: str | None, confidence: float, evidence: Evidence, policy: Policy) -> Verdict:
@@ -245,6 +244,7 @@ def decide(caption: str | None, confidence: float, evidence: Evidence, policy: P
         return Verdict(sentence([(name, 1)]), "objects", f"{doubt}, and no COCO object is sure; creature seen: "
                        f"{name} (ImageNet {p:.2f})")
     if not sure:
-        return Verdict(None, None, f"{doubt}, and no object is sure")
+        hint = neutral(caption) if caption and not missing else likeliest(evidence, policy)
+        return Verdict(None, None, f"{doubt}, and no object is sure", hint)
     alt = sentence([(c, how_many(evidence, c, policy)) for c, _ in sure])
     return Verdict(alt, "objects", f"{doubt}; objects seen: " + ", ".join(f"{c} ({w})" for c, w in sure))

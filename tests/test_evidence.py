@@ -233,20 +233,22 @@ def test_the_tuner_prefers_fewer_false_alts_where_the_true_ones_are_as_many():
 
 
 def test_a_reader_who_asks_hears_the_caption_only_where_the_evidence_supports_its_objects():
-    from alttext.evidence import guess
-
     # out-of-domain dev: a gibbon the captioner calls a man climbing; the detector sees a bird at 0.41
     # (POLICY names no creature, so nothing is written: the guess is what the evidence gives most)
     gibbon = Evidence(boxes={"bird": [0.41]}, animal=0.92, creatures={"gibbon": 0.85})
-    assert guess("A man is climbing a rock wall.", gibbon, POLICY) == "A gibbon."
+    assert decide("A man is climbing a rock wall.", 0.5, gibbon, POLICY).guess == "A gibbon."
     gibbon.creatures = {"gibbon": 0.35}
-    assert guess("A man is climbing a rock wall.", gibbon, POLICY) == "A bird."
-    # a caption whose objects are seen, held back by its confidence alone, is the guess (without gender)
-    seated = Evidence(boxes={"person": [0.6], "bench": [0.55]})
-    assert guess("A man sits on a bench.", seated, POLICY) == "A person sits on a bench."
+    assert decide("A man is climbing a rock wall.", 0.5, gibbon, POLICY).guess == "A bird."
+    # a caption whose objects are seen (none of them sure), held back by its confidence alone, is the
+    # guess (without gender)
+    unsure = Policy(**{**POLICY.__dict__, "min_caption_confidence": 0.5})
+    seated = Evidence(boxes={"person": [0.45], "bench": [0.55]})
+    verdict = decide("A man sits on a bench.", 0.2, seated, unsure)
+    assert verdict.alt is None and verdict.guess == "A person sits on a bench."
     # an animal the ImageNet head sets aside is not guessed; nothing else reaches 0.3
-    rule = Policy(**{**POLICY.__dict__, "other_animals": 0.5})
+    rule = Policy(**{**unsure.__dict__, "other_animals": 0.5})
     alpaca = Evidence(boxes={"dog": [0.62], "bird": [0.2]}, imagenet={"dog": 0.02}, animal=0.9)
-    assert guess("A dog runs.", alpaca, POLICY) == "A dog runs."
-    assert guess("A dog runs.", alpaca, rule) is None
-    assert guess(None, Evidence(), POLICY) is None
+    assert decide("A dog runs.", 0.2, alpaca, unsure).guess == "A dog runs."
+    assert decide("A dog runs.", 0.2, alpaca, rule).guess is None
+    assert decide(None, 0.0, Evidence(), POLICY).guess is None
+    assert decide("A dog runs.", 0.9, alpaca, unsure).guess is None  # written: nothing to guess
