@@ -17,13 +17,11 @@ import importlib
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from alttext.bundle import load_bundle, read_meta
 from alttext.errors import ModelError
 from alttext.imagenet import load_imagenet
 from alttext.images import load_pixels
-from training.model import ENCODERS
 
 CLASSES = Path(__file__).with_name("imagenet_classes.tsv")
 EXAMPLES = Path(__file__).resolve().parent.parent / "alttext" / "examples"
@@ -38,7 +36,15 @@ def read_classes(path: Path = CLASSES) -> list[dict]:
     return rows
 
 
+# torch and the model definition are imported where they are used: read_classes serves training's
+# judges of alt text (training.creatures), which should not pay a second of start-up for them.
+
+
 def classifier_state(encoder: str) -> dict:
+    import torch
+
+    from training.model import ENCODERS
+
     _, package, weight_class, _ = ENCODERS[encoder.split("+")[0]]
     path = getattr(importlib.import_module(package), weight_class).get_model_file_path()
     return torch.load(path, map_location="cpu", weights_only=True)
@@ -69,7 +75,10 @@ def write_head(bundle: Path) -> Path:
 
 
 def torch_logits(encoder: str, images: np.ndarray) -> np.ndarray:
+    import torch
     from efficientnet_lite_pytorch import EfficientNet
+
+    from training.model import ENCODERS
 
     model = EfficientNet.from_name(ENCODERS[encoder][0])
     model.load_state_dict(classifier_state(encoder))

@@ -169,9 +169,10 @@ def main(argv=None):
         figures = [judged(one, policy) for one in sets]
         ok = all(f["chair_s"] <= limit for f, limit in zip(figures, limits)) \
             and figures[0]["verified_caption_share"] >= args.min_verified_share
-        print(json.dumps({"knobs": knobs, "ok": ok, "true": rank(figures)[0], "sets": figures}))
-        if ok and (best is None or rank(figures) > best[0]):
-            best = (rank(figures), policy, knobs)
+        ranked = rank(figures)
+        print(json.dumps({"knobs": knobs, "ok": ok, "true": ranked[0], "sets": figures}))
+        if ok and (best is None or ranked > best[0]):
+            best = (ranked, policy, knobs)
     if best is None:
         raise SystemExit(f"no policy keeps CHAIR-s within {limits} with {args.min_verified_share} verified captions")
     (true, _), policy, knobs = best
