@@ -363,4 +363,10 @@ def read_report(path: Path | None) -> list[dict] | None:
         raise SourceError(str(path), f"cannot read the report ({getattr(error, 'strerror', None) or error})") from None
     if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
         raise SourceError(str(path), "not a fill --report JSON (a list of records)")
+    if not all(texts(r.get("suggestions") or []) for r in records):
+        raise SourceError(str(path), "not a fill --report JSON (a record's suggestions are not a list of texts)")
     return records
+
+
+def texts(found) -> bool:
+    return isinstance(found, list) and all(isinstance(text, str) for text in found)

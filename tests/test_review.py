@@ -159,3 +159,13 @@ def test_cli_a_broken_decisions_file_or_a_missing_site_is_one_line(tmp_path):
     assert len(result.output.strip().splitlines()) == 1
     result = CliRunner().invoke(app, ["review", str(tmp_path / "nowhere")])
     assert result.exit_code == 2 and result.output == f"alttext: {tmp_path / 'nowhere'}: not a folder\n"
+
+
+def test_cli_a_report_whose_suggestions_are_not_texts_is_one_line(tmp_path):
+    (tmp_path / "a.html").write_bytes(PAGES["a.html"])
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps([{"page": "a.html", "line": 2, "suggestions": "A bird."}]), encoding="utf-8")
+    result = CliRunner().invoke(app, ["review", str(tmp_path), "--report", str(report), "--port", "0"])
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    why = "not a fill --report JSON (a record's suggestions are not a list of texts)"
+    assert result.output == f"alttext: {report}: {why}\n"
