@@ -17,6 +17,7 @@ from PIL import Image
 
 from alttext.bundle import load_bundle
 from alttext.captioner import Caption, Captioner
+from alttext.closer import boxes_to_crop, crop
 from alttext.errors import SourceError
 from alttext.evidence import Evidence, Policy, decide
 from alttext.imagenet import ImageNetHead, load_imagenet
@@ -161,8 +162,9 @@ class Describer:
         return [Kind("decoration", rule=look.rule) if look.rule else kind for kind, look in zip(found, looks)]
 
     def _evidence(self, pooled: np.ndarray, pictures: list[Image.Image]) -> list[Evidence]:
-        """What the detector, the ImageNet head and the pose model see in each photo (nothing, for a
-        bundle without them)."""
+        """What the detector, the ImageNet head (on the whole photo and, where the policy uses it, on
+        crops of the detector's boxes) and the pose model see in each photo (nothing, for a bundle
+        without them)."""
         found = [Evidence() for _ in pictures]
         if self.imagenet and pictures:
             probabilities = self.imagenet.probabilities(pooled)
@@ -173,13 +175,29 @@ class Describer:
                 one.imagenet, one.creatures, one.animal = scores, creatures, animal
                 one.classes = [(noun, p) for noun, p in top if p >= CLASS_SHOWN]
         if self.detector and pictures:
-            for one, detections in zip(found, self.detector.detect(pictures)):
+            detected = self.detector.detect(pictures)
+            for one, detections in zip(found, detected):
                 for d in detections:  # best first
                     one.boxes.setdefault(d.label, []).append(d.score)
+            if self.imagenet and self.policy.looks_closer:
+                self._look_closer(found, pictures, detected)
         if self.pose and pictures:
             for one, bodies in zip(found, self.pose.bodies(pictures)):
                 one.bodies = bodies
         return found
+
+    def _look_closer(self, found: list[Evidence], pictures: list[Image.Image], detected: list) -> None:
+        """Each photo's crops of its best boxes, through the encoder and the ImageNet head."""
+        known = set(self.imagenet.categories)
+        wanted = [(one, picture, box, labels) for one, picture, detections in zip(found, pictures, detected)
+                  for box, labels in boxes_to_crop(detections, known)]
+        for start in range(0, len(wanted), self.batch_size):
+            chunk = wanted[start:start + self.batch_size]
+            pixels = np.stack([crop(picture, box.box, self.captioner.input_size) for _, picture, box, _ in chunk])
+            pooled = self.captioner.feed_image(pixels)[3]
+            for (one, _, _, labels), scores in zip(chunk, self.imagenet.category_scores(
+                    self.imagenet.probabilities(pooled))):
+                one.crops |= {label: scores for label in labels}
 
     def _decide(self, source: str, look: Look, kind: Kind, action: str, cap: Caption | None,
                 evidence: Evidence | None) -> Description:

@@ -21,7 +21,9 @@ class Evidence:
     """One photo's evidence: detector box scores per COCO category (best first), the ImageNet
     head's probability per COCO category, per creature and that it shows any animal, its likeliest
     nameable classes (shown to people as suggestions, never written on their own: most have no
-    measured precision here), and the pose model's body scores (best first)."""
+    measured precision here), the pose model's body scores (best first), and a closer look: for the
+    categories whose best box was cropped, the ImageNet head's probability per COCO category in that
+    crop (alttext.closer)."""
 
     boxes: dict[str, list[float]] = field(default_factory=dict)
     imagenet: dict[str, float] = field(default_factory=dict)
@@ -29,6 +31,7 @@ class Evidence:
     animal: float = 0.0
     bodies: list[float] = field(default_factory=list)
     creatures: dict[str, float] = field(default_factory=dict)
+    crops: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def detector_score(self, category: str) -> float:
         return self.boxes.get(category, [0.0])[0]
@@ -38,30 +41,35 @@ class Evidence:
         return set(self.boxes) | set(self.imagenet) | ({"person"} if self.bodies else set())
 
     def score(self, source: str, category: str) -> float:
-        """What one source ("detector", "imagenet" or "pose") gives the category."""
+        """What one source ("detector", "imagenet", "closer" or "pose") gives the category."""
         if source == "detector":
             return self.detector_score(category)
         if source == "imagenet":
             return self.imagenet.get(category, 0.0)
+        if source == "closer":
+            return self.crops.get(category, {}).get(category, 0.0)
         return self.bodies[0] if category == "person" and self.bodies else 0.0
 
     def as_dict(self) -> dict:
         """{"detector": {category: box scores of 0.1 and more}, "imagenet": {category: probability},
         "imagenet_animal": probability, "imagenet_creatures": {creature: probability},
-        "imagenet_classes": [[noun, probability], ...], "pose": [body scores of 0.1 and more]}."""
+        "imagenet_classes": [[noun, probability], ...], "pose": [body scores of 0.1 and more],
+        "closer": {category cropped: {category: probability in the crop}}}."""
         boxes = {c: [round(s, 3) for s in scores if s >= 0.1] for c, scores in self.boxes.items()}
         return {"detector": {c: s for c, s in boxes.items() if s},
                 "imagenet": {c: round(p, 3) for c, p in self.imagenet.items()},
                 "imagenet_animal": round(self.animal, 3),
                 "imagenet_creatures": {c: round(p, 3) for c, p in self.creatures.items()},
                 "imagenet_classes": [[noun, round(p, 3)] for noun, p in self.classes],
-                "pose": [round(s, 3) for s in self.bodies if s >= 0.1]}
+                "pose": [round(s, 3) for s in self.bodies if s >= 0.1],
+                "closer": {c: {k: round(p, 3) for k, p in seen.items()} for c, seen in self.crops.items()}}
 
     @classmethod
     def from_dict(cls, found: dict) -> Evidence:
         return cls(dict(found.get("detector", {})), dict(found.get("imagenet", {})),
                    animal=float(found.get("imagenet_animal", 0.0)), bodies=list(found.get("pose", [])),
-                   creatures=dict(found.get("imagenet_creatures", {})))
+                   creatures=dict(found.get("imagenet_creatures", {})),
+                   crops={c: dict(seen) for c, seen in found.get("closer", {}).items()})
 
 
 @dataclass
@@ -106,6 +114,11 @@ class Policy:
                    float(found.get("animal_confirmed", 0.0)), found.get("person_alone"),
                    float(found.get("pose_agrees", 0.0)), found.get("creature"))
 
+    @property
+    def looks_closer(self) -> bool:
+        """Does a table use the crops of the detector's boxes (alttext.closer)?"""
+        return "closer" in self.support or "closer" in self.sure
+
     def as_meta(self) -> dict:
         return {"support": self.support, "sure": self.sure, "count": self.count, "max_objects": self.max_objects,
                 "min_caption_confidence": self.min_caption_confidence, "other_animals": self.other_animals,
@@ -121,7 +134,7 @@ def threshold(table: dict[str, float], category: str) -> float:
     return table.get(category, table.get("*", 2.0))
 
 
-SOURCE_NAMES = {"detector": "detector", "imagenet": "ImageNet", "pose": "pose"}
+SOURCE_NAMES = {"detector": "detector", "imagenet": "ImageNet", "closer": "a closer look", "pose": "pose"}
 
 
 def seen(evidence: Evidence, category: str, tables: dict[str, dict[str, float]], policy: Policy) -> str | None:
