@@ -112,10 +112,11 @@ def candidates(sets: list[list[dict]]):
     objects named, caption floor, the ImageNet head's animal probabilities that set a claim aside, the
     share of an animal's score that a rival animal needs to set it aside (and what the ImageNet head
     must give the animal to keep it), the detector's person score below which the pose model must
-    find a body (and how sure it must be), and the ImageNet head's probability at which a creature is
-    named. The grid is narrowed to where earlier runs chose: one object named, a support default of 0.5
-    or 0.6, a sure default of 0.6, a caption floor of 0.35 (all of the 100 best policies of the last
-    full grid, but for 4 with no floor)."""
+    find a body (and how sure it must be), the ImageNet head's probability at which a creature is
+    named, and the defaults of the closer look's own tables (none: it is not used). The grid is
+    narrowed to where earlier runs chose: one object named, a support default of 0.5 or 0.6, a sure
+    default of 0.6, a caption floor of 0.35 (all of the 100 best policies of the last full grid, but
+    for 4 with no floor), and each earlier rule at its shipped setting or off."""
     tables = {}
 
     def table(source: str, precision: float, default: float) -> dict[str, float]:
@@ -124,21 +125,21 @@ def candidates(sets: list[list[dict]]):
             tables[key] = class_thresholds(sets, source, precision, default)
         return tables[key]
 
-    def sources(precision: float, default: float) -> dict[str, dict[str, float]]:
+    def sources(precision: float, default: float, closer: float | None) -> dict[str, dict[str, float]]:
         # the pose model sees people only: its table has no default for the other categories
         pose = {c: t for c, t in table("pose", precision, default).items() if c == "person"}
-        return {"detector": table("detector", precision, default),
-                "imagenet": table("imagenet", precision, round(default + 0.2, 2)), "pose": pose}
+        found = {"detector": table("detector", precision, default),
+                 "imagenet": table("imagenet", precision, round(default + 0.2, 2)), "pose": pose}
+        return found | ({"closer": table("closer", precision, closer)} if closer is not None else {})
 
     for knobs in itertools.product((0.85, 0.9, 0.95), (0.93, 0.96), (0.5, 0.6), (0.6,),
-                                   (1,), (0.35,), (None, 0.7), (None, 0.7, 0.8, 0.9),
-                                   ((None, 0.0), (0.5, 0.1), (0.5, 0.2), (0.7, 0.1), (0.7, 0.2)),
-                                   ((None, 0.0), (0.5, 0.1), (0.5, 0.2), (0.6, 0.1), (0.7, 0.1)),
-                                   (None, 0.4, 0.5, 0.6, 0.7)):
+                                   (1,), (0.35,), (None, 0.7), (None, 0.8),
+                                   ((None, 0.0), (0.5, 0.2)), ((None, 0.0), (0.5, 0.1)), (None, 0.4),
+                                   ((None, None), (0.2, 0.3), (0.3, 0.4), (0.4, 0.5))):
         support_p, sure_p, support_default, sure_default, max_objects, floor, animals, not_boxed, rivals, \
-            needs_body, creature = knobs
-        yield Policy(sources(support_p, support_default), sources(sure_p, sure_default), {"*": 0.5},
-                     max_objects, floor, animals, not_boxed, *rivals, *needs_body, creature), knobs
+            needs_body, creature, (closer_support, closer_sure) = knobs
+        yield Policy(sources(support_p, support_default, closer_support), sources(sure_p, sure_default, closer_sure),
+                     {"*": 0.5}, max_objects, floor, animals, not_boxed, *rivals, *needs_body, creature), knobs
 
 
 def rank(figures: list[dict]) -> tuple[float, float]:
