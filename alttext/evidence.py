@@ -212,14 +212,20 @@ def sure_creature(evidence: Evidence, policy: Policy) -> tuple[str, float] | Non
 
 
 GUESS_FLOOR = 0.3  # the least score at which a reader who asks may hear an object named, as a guess
+# the least score, from any source, of each object a caption names for the caption to be a reader's guess
+# (chosen on dev: training.alt_eval's guesses; README "Photos")
+GUESS_CAPTION = 0.2
+
+
+def best_score(evidence: Evidence, category: str) -> float:
+    return max(evidence.score(source, category) for source in SOURCE_NAMES)
 
 
 def likeliest(evidence: Evidence, policy: Policy) -> str | None:
     """The object or creature a source gives the most (not set aside), as a sentence, if at least
     GUESS_FLOOR: a guess where the caption names what the evidence does not show (the captioner's
     sentence about a gibbon is "a person climbing")."""
-    scores = {c: max(evidence.score(source, c) for source in SOURCE_NAMES) for c in evidence.categories()
-              if not set_aside(evidence, c, policy)}
+    scores = {c: best_score(evidence, c) for c in evidence.categories() if not set_aside(evidence, c, policy)}
     scores.update(evidence.creatures)
     best = max(sorted(scores), key=scores.get, default=None)  # ties (the int8 detector's 0.479s) by name
     return sentence([(best, 1)]) if best and scores[best] >= GUESS_FLOOR else None
@@ -230,7 +236,8 @@ class Verdict:
     """What the evidence allows: alt (None: nothing sure), basis ("verified caption", "objects" or
     "caption" when the caption names no object to check), why, for the reason, and, where nothing is
     written, a guess that a reader who asks may hear, hedged: the caption when the evidence supports
-    every object it names (only its confidence fell short), else the likeliest object or creature."""
+    every object it names or gives each at least GUESS_CAPTION (none set aside), else the likeliest
+    object or creature."""
 
     alt: str | None
     basis: str | None
@@ -257,7 +264,9 @@ def decide(caption: str | None, confidence: float, evidence: Evidence, policy: P
         return Verdict(sentence([(name, 1)]), "objects", f"{doubt}, and no COCO object is sure; creature seen: "
                        f"{name} (ImageNet {p:.2f})")
     if not sure:
-        hint = neutral(caption) if caption and not missing else likeliest(evidence, policy)
+        fair = caption and all(c not in aside and (support[c] or best_score(evidence, c) >= GUESS_CAPTION)
+                               for c in named)
+        hint = neutral(caption) if fair else likeliest(evidence, policy)
         return Verdict(None, None, f"{doubt}, and no object is sure", hint)
     alt = sentence([(c, how_many(evidence, c, policy)) for c, _ in sure])
     return Verdict(alt, "objects", f"{doubt}; objects seen: " + ", ".join(f"{c} ({w})" for c, w in sure))
