@@ -150,7 +150,9 @@ class Describer:
             seeing = beside.submit(self._evidence, pooled[wanted], photos) if self.policy and wanted else None
             found = self.captioner.captions(pixels[wanted], feats[wanted], h[wanted], c[wanted], pooled[wanted]) \
                 if wanted else []
-            seen = seeing.result() if seeing else []
+            seen, detected = seeing.result() if seeing else ([], [])
+        if detected and self.imagenet and self.policy.looks_closer:
+            self._look_closer(found, seen, photos, detected)
         captions = dict(zip(wanted, found))
         evidence = dict(zip(wanted, seen))
         return [self._decide(source, look, kind, action, captions.get(i), evidence.get(i))
@@ -161,10 +163,9 @@ class Describer:
             else [Kind(UNKNOWN)] * len(looks)
         return [Kind("decoration", rule=look.rule) if look.rule else kind for kind, look in zip(found, looks)]
 
-    def _evidence(self, pooled: np.ndarray, pictures: list[Image.Image]) -> list[Evidence]:
-        """What the detector, the ImageNet head (on the whole photo and, where the policy uses it, on
-        crops of the detector's boxes) and the pose model see in each photo (nothing, for a bundle
-        without them)."""
+    def _evidence(self, pooled: np.ndarray, pictures: list[Image.Image]) -> tuple[list[Evidence], list]:
+        """What the detector, the ImageNet head and the pose model see in each photo (nothing, for a
+        bundle without them), and the detector's detections (none without a detector)."""
         found = [Evidence() for _ in pictures]
         if self.imagenet and pictures:
             probabilities = self.imagenet.probabilities(pooled)
@@ -174,22 +175,24 @@ class Describer:
                                                            self.imagenet.top(probabilities)):
                 one.imagenet, one.creatures, one.animal = scores, creatures, animal
                 one.classes = [(noun, p) for noun, p in top if p >= CLASS_SHOWN]
-        if self.detector and pictures:
-            detected = self.detector.detect(pictures)
-            for one, detections in zip(found, detected):
-                for d in detections:  # best first
-                    one.boxes.setdefault(d.label, []).append(d.score)
-            if self.imagenet and self.policy.looks_closer:
-                self._look_closer(found, pictures, detected)
+        detected = self.detector.detect(pictures) if self.detector and pictures else []
+        for one, detections in zip(found, detected):
+            for d in detections:  # best first
+                one.boxes.setdefault(d.label, []).append(d.score)
         if self.pose and pictures:
             for one, bodies in zip(found, self.pose.bodies(pictures)):
                 one.bodies = bodies
-        return found
+        return found, detected
 
-    def _look_closer(self, found: list[Evidence], pictures: list[Image.Image], detected: list) -> None:
-        """Each photo's crops of its best boxes, through the encoder and the ImageNet head."""
+    def _look_closer(self, captions: list[Caption], found: list[Evidence], pictures: list[Image.Image],
+                     detected: list) -> None:
+        """Each photo's crops of its best boxes, through the encoder and the ImageNet head, where they
+        can change what is written: not where the whole photo's evidence already verifies the caption
+        (a crop only adds support), which saves most of the crops on photos like Flickr's."""
         known = set(self.imagenet.categories)
-        wanted = [(one, picture, box, labels) for one, picture, detections in zip(found, pictures, detected)
+        wanted = [(one, picture, box, labels)
+                  for cap, one, picture, detections in zip(captions, found, pictures, detected)
+                  if decide(cap.text or None, cap.confidence, one, self.policy).basis != "verified caption"
                   for box, labels in boxes_to_crop(detections, known)]
         for start in range(0, len(wanted), self.batch_size):
             chunk = wanted[start:start + self.batch_size]
