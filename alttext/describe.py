@@ -250,7 +250,7 @@ def guess_of(found: Description) -> str | None:
     """Where nothing is written, what a reader may ask to hear, hedged, and a person may take as a
     start: the alt the describer would have written (held back by the review threshold or the page's
     language), or its guess for a photo it flagged (Verdict.guess: the caption only where the
-    evidence supports its objects)."""
+    evidence gives its objects enough)."""
     return found.alt if found.action == "alt" else found.guess
 
 
