@@ -11,6 +11,8 @@ import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -18,6 +20,7 @@ from PIL import Image
 from alttext.bundle import load_bundle
 from alttext.captioner import Caption, Captioner
 from alttext.closer import boxes_to_crop, crop
+from alttext.detector import Detection
 from alttext.errors import SourceError
 from alttext.evidence import Evidence, Policy, decide
 from alttext.imagenet import ImageNetHead, load_imagenet
@@ -97,6 +100,7 @@ class Describer:
         self.imagenet = imagenet
         self.pose = pose
         self.policy = Policy.from_meta(captioner.bundle.meta)
+        self.crop_every_photo = False  # else only photos whose caption is not yet verified (_look_closer)
 
     @property
     def model_id(self) -> str:
@@ -112,7 +116,8 @@ class Describer:
                              self.pose.digest if self.pose else "none",
                              digest_of(self.policy.as_meta() if self.policy else None)])
         return "+".join([self.captioner.bundle.model_id, self.captioner.decoding, f"kinds:{head}",
-                         f"neighbours:{consensus}", f"confidence:{confidence}", f"evidence:{evidence}", ocr, *changed])
+                         f"neighbours:{consensus}", f"confidence:{confidence}", f"evidence:{evidence}",
+                         f"rules:{rules_digest()}", ocr, *changed])
 
     def _look(self, item: tuple[str, bytes]) -> Look | Description:
         source, data, *lang = item
@@ -151,7 +156,7 @@ class Describer:
             found = self.captioner.captions(pixels[wanted], feats[wanted], h[wanted], c[wanted], pooled[wanted]) \
                 if wanted else []
             seen, detected = seeing.result() if seeing else ([], [])
-        if detected and self.imagenet and self.policy.looks_closer:
+        if detected and self.imagenet and self.policy and self.policy.looks_closer:
             self._look_closer(found, seen, photos, detected)
         captions = dict(zip(wanted, found))
         evidence = dict(zip(wanted, seen))
@@ -163,7 +168,8 @@ class Describer:
             else [Kind(UNKNOWN)] * len(looks)
         return [Kind("decoration", rule=look.rule) if look.rule else kind for kind, look in zip(found, looks)]
 
-    def _evidence(self, pooled: np.ndarray, pictures: list[Image.Image]) -> tuple[list[Evidence], list]:
+    def _evidence(self, pooled: np.ndarray,
+                  pictures: list[Image.Image]) -> tuple[list[Evidence], list[list[Detection]]]:
         """What the detector, the ImageNet head and the pose model see in each photo (nothing, for a
         bundle without them), and the detector's detections (none without a detector)."""
         found = [Evidence() for _ in pictures]
@@ -185,19 +191,22 @@ class Describer:
         return found, detected
 
     def _look_closer(self, captions: list[Caption], found: list[Evidence], pictures: list[Image.Image],
-                     detected: list) -> None:
+                     detected: list[list[Detection]]) -> None:
         """Each photo's crops of its best boxes, through the encoder and the ImageNet head, where they
         can change what is written: not where the whole photo's evidence already verifies the caption
-        (a crop only adds support), which saves most of the crops on photos like Flickr's."""
+        (a crop only adds support), which saves most of the crops on photos like Flickr's. With
+        `crop_every_photo` (training.alt_eval, so that its records hold the crops whatever policy
+        the tuner tries on them) every photo is cropped."""
         known = set(self.imagenet.categories)
         wanted = [(one, picture, box, labels)
                   for cap, one, picture, detections in zip(captions, found, pictures, detected)
-                  if decide(cap.text or None, cap.confidence, one, self.policy).basis != "verified caption"
+                  if self.crop_every_photo
+                  or decide(cap.text or None, cap.confidence, one, self.policy).basis != "verified caption"
                   for box, labels in boxes_to_crop(detections, known)]
         for start in range(0, len(wanted), self.batch_size):
             chunk = wanted[start:start + self.batch_size]
             pixels = np.stack([crop(picture, box.box, self.captioner.input_size) for _, picture, box, _ in chunk])
-            pooled = self.captioner.feed_image(pixels)[3]
+            *_, pooled = self.captioner.feed_image(pixels)
             for (one, _, _, labels), scores in zip(chunk, self.imagenet.category_scores(
                     self.imagenet.probabilities(pooled))):
                 one.crops |= {label: scores for label in labels}
@@ -342,6 +351,16 @@ def flag_repeats(found: list) -> list:
 
 def digest_of(value) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:12]
+
+
+RULE_MODULES = ("closer", "evidence", "objects", "wording")
+
+
+@cache
+def rules_digest() -> str:
+    """Of the code that turns a photo's evidence into words, so that a change to its rules (a new
+    threshold in alttext.closer, a guess made otherwise) makes fill's cached descriptions stale."""
+    return digest_of([(Path(__file__).parent / f"{name}.py").read_text() for name in RULE_MODULES])
 
 
 def make_describer(model=None, device: str = "auto", batch_size: int = 16, beam_size: int | None = None,

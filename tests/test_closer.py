@@ -2,13 +2,18 @@
 
 from dataclasses import replace
 
+import pytest
 from PIL import Image
 
 from alttext.bundle import DEFAULT_MODEL
+from alttext.captioner import Caption
 from alttext.closer import FLOOR, MOST, boxes_to_crop, crop
 from alttext.describe import make_describer
 from alttext.detector import Detection
 from alttext.evidence import Evidence, Policy, decide
+from alttext.images import open_image
+
+COFFEE = DEFAULT_MODEL.parent.parent / "examples" / "coffee.jpg"
 
 POLICY = Policy(support={"detector": {"*": 0.6}, "closer": {"*": 0.3}},
                 sure={"detector": {"*": 0.6}, "closer": {"*": 0.4}},
@@ -43,6 +48,8 @@ def test_a_crop_keeps_a_margin_stays_inside_the_picture_and_survives_a_box_of_no
     right = crop(picture, (0.6, 0.0, 1.0, 1.0), 32)
     assert (right[..., 2] > 200).all()
     assert crop(picture, (0.5, 0.5, 0.5, 0.5), 32).shape == (32, 32, 3)
+    edge = crop(picture, (1.0, 0.2, 1.0, 0.6), 32)  # no width, on the right edge: still the picture's blue
+    assert (edge[..., 2] > 200).all()
 
 
 def test_a_weak_box_whose_crop_the_imagenet_head_recognises_is_named():
@@ -62,15 +69,40 @@ def test_crops_travel_in_the_evidence_record_and_the_policy():
     assert not Policy({"detector": {"*": 0.6}}, {"detector": {"*": 0.6}}, {"*": 0.5}).looks_closer
 
 
-def test_the_describer_looks_closer_only_where_its_policy_uses_it():
-    photo = DEFAULT_MODEL.parent.parent / "examples" / "coffee.jpg"
-    describer = make_describer(DEFAULT_MODEL, "cpu")
-    policy = describer.policy
-    describer.policy = replace(policy, support=policy.support | {"closer": {"*": 0.3}})
-    crops = describer([(str(photo), photo.read_bytes())])[0].evidence["closer"]
+@pytest.fixture(scope="module")
+def describer():
+    return make_describer(DEFAULT_MODEL, "cpu")
+
+
+def test_only_a_photo_whose_caption_is_not_yet_verified_is_looked_at_closer(describer):
+    picture = open_image(COFFEE.read_bytes(), str(COFFEE))
+    detected = describer.detector.detect([picture])
+
+    def crops_for(caption: str) -> dict:
+        seen = Evidence(imagenet={"cup": 0.9})  # the whole photo shows a cup
+        for d in detected[0]:
+            seen.boxes.setdefault(d.label, []).append(d.score)
+        describer._look_closer([Caption(caption, 0.9, caption.split())], [seen], [picture], detected)
+        return seen.crops
+
+    assert crops_for("A cup of coffee.") == {}  # verified by the whole photo: a crop could change nothing
+    crops = crops_for("A dog sleeps on a rug.")
     assert crops and all(max(seen, key=seen.get) == "cup" for seen in crops.values())  # a cup, however boxed
+    describer.crop_every_photo = True  # as training.alt_eval records them
+    try:
+        assert crops_for("A cup of coffee.") == crops
+    finally:
+        describer.crop_every_photo = False
+
+
+def test_a_policy_without_closer_tables_crops_nothing(describer):
+    policy = describer.policy
     describer.policy = replace(policy, support=without_closer(policy.support), sure=without_closer(policy.sure))
-    assert describer([(str(photo), photo.read_bytes())])[0].evidence["closer"] == {}
+    try:
+        found = describer([(str(COFFEE), COFFEE.read_bytes())])[0]
+    finally:
+        describer.policy = policy
+    assert found.evidence["closer"] == {} and found.evidence["detector"]
 
 
 def without_closer(tables: dict) -> dict:

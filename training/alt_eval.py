@@ -163,6 +163,7 @@ def main(argv=None):
     truths = truths[: args.limit] if args.limit else truths
     try:
         describer = make_describer(args.model, args.device)
+        describer.crop_every_photo = True  # records for training.evidence_tune: alts are the same either way
     except ModelError as error:
         raise SystemExit(str(error)) from None
     records = describe_all(describer, truths, describer.default_min_confidence)
