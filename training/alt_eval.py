@@ -163,9 +163,9 @@ def main(argv=None):
     truths = truths[: args.limit] if args.limit else truths
     try:
         describer = make_describer(args.model, args.device)
-        describer.crop_every_photo = True  # records for training.evidence_tune: alts are the same either way
     except ModelError as error:
         raise SystemExit(str(error)) from None
+    describer.crop_every_photo = True  # records for training.evidence_tune: alts are the same either way
     records = describe_all(describer, truths, describer.default_min_confidence)
     made = {r["image"]: r["caption"] for r in records if r["caption"]}
     scores = coco_scores({t.path.name: t.captions for t in truths if t.path.name in made}, made) if made else {}
